@@ -1,0 +1,575 @@
+/* client.c: client connections on their home shard, command dispatch, and
+ * the in-order delivery of replies.
+ *
+ * Thread: the home shard's thread for everything about a client;
+ * shard_exec_request runs on the shard that owns a request's keys.
+ *
+ * Routing (per command, after arity and auth checks):
+ *   no keys / EXEC_CONN / all keys on this shard -> run inline here;
+ *   all keys on one other shard -> MSG_REQ to it, reply comes back as MSG_REPLY;
+ *   keys on several shards, or EXEC_ALL -> an ordered transaction (txn.c,
+ *   multikey.c), which waits until this client has nothing else in flight.
+ * Per-key order holds because a key always goes to the same shard and a
+ * shard's mailbox is FIFO per sender.
+ *
+ * Reply order invariant: replies reach the socket in request order. A reply
+ * goes straight to the connection buffer only when no earlier reply is
+ * pending; otherwise it waits in a slot behind the pending one. */
+#include <assert.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/client.h"
+#include "core/command.h"
+#include "core/log.h"
+#include "core/msg.h"
+#include "core/multikey.h"
+#include "core/shard.h"
+#include "core/txn.h"
+
+static _Atomic uint64_t g_next_client_id = 1;
+
+uint64_t client_next_id(void) { return g_next_client_id++; }
+
+/* Redis's reply to a non-loopback client when protected mode applies. */
+static const char protected_mode_msg[] =
+    "-DENIED Redis is running in protected mode because protected mode is enabled and no "
+    "password is set for the default user. In this mode connections are only accepted from the "
+    "loopback interface. If you want to connect from external computers to Redis you may adopt "
+    "one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG "
+    "SET protected-mode no' from the loopback interface by connecting to Redis from the same host "
+    "the server is running, however MAKE SURE Redis is not publicly accessible from internet if "
+    "you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just "
+    "disable the protected mode by editing the Redis configuration file, and setting the protected "
+    "mode option to 'no', and then restarting the server. 3) If you started the server manually "
+    "just for testing, restart it with the '--protected-mode no' option. 4) Set up an "
+    "authentication password for the default user. NOTE: You only need to do one of the above "
+    "things in order for the server to start accepting connections from the outside.\r\n";
+
+/* Replies of commands run while CLIENT REPLY OFF/SKIP is on land here and are dropped. */
+static __thread rk_buf t_discard;
+
+/* ---- Reply slots --------------------------------------------------- */
+
+static rk_reply_slot *slot_append(rk_client *c, int done) {
+    rk_reply_slot *sl = calloc(1, sizeof(*sl));
+    if (!sl) return NULL;
+    sl->done = done;
+    if (c->slots_tail) c->slots_tail->next = sl;
+    else c->slots_head = sl;
+    c->slots_tail = sl;
+    return sl;
+}
+
+/* Moves every finished reply at the head of the queue to the socket. */
+static void slots_flush(rk_client *c) {
+    while (c->slots_head && c->slots_head->done) {
+        rk_reply_slot *sl = c->slots_head;
+        if (c->conn && sl->data.len) {
+            if (rk_buf_append(rk_conn_out(c->conn), sl->data.data, sl->data.len) != 0)
+                client_kill(c);
+        }
+        c->slots_head = sl->next;
+        if (!c->slots_head) c->slots_tail = NULL;
+        rk_buf_free(&sl->data);
+        free(sl);
+    }
+}
+
+static int reply_discarded(const rk_client *c) {
+    return c->conn == NULL || (c->flags & (CLIENT_REPLY_OFF | CLIENT_REPLY_SKIP));
+}
+
+rk_buf *client_reply_buf(rk_client *c) {
+    if (reply_discarded(c)) {
+        rk_buf_clear(&t_discard);
+        return &t_discard;
+    }
+    if (!c->slots_head) return rk_conn_out(c->conn);
+    if (c->slots_tail->done) return &c->slots_tail->data;
+    rk_reply_slot *sl = slot_append(c, 1);
+    if (!sl) { client_kill(c); rk_buf_clear(&t_discard); return &t_discard; }
+    return &sl->data;
+}
+
+/* ---- Life cycle ----------------------------------------------------- */
+
+void *client_on_accept(void *ud, rk_conn *conn) {
+    rk_shard *s = ud;
+    s->stats.total_connections_received++;
+    uint64_t total_clients = 0;
+    for (int i = 0; i < g_nshards; i++) total_clients += g_shards[i]->nclients; /* stat read, approximate by design */
+    if ((long long)total_clients >= s->cfg.maxclients) {
+        s->stats.rejected_connections++;
+        rk_buf_append_str(rk_conn_out(conn), "-ERR max number of clients reached\r\n");
+        rk_conn_close(conn, 1);
+        return NULL;
+    }
+    if (s->cfg.protected_mode && s->cfg.requirepass == NULL && !rk_conn_peer_is_local(conn)) {
+        rk_log(LL_WARNING, "Possible SECURITY ATTACK detected. Protected mode refused %s",
+               rk_conn_peer(conn));
+        rk_buf_append(rk_conn_out(conn), protected_mode_msg, sizeof(protected_mode_msg) - 1);
+        rk_conn_close(conn, 1);
+        return NULL;
+    }
+    rk_client *c = calloc(1, sizeof(*c));
+    if (!c) { rk_conn_close(conn, 0); return NULL; }
+    c->id = client_next_id();
+    c->home = s;
+    c->conn = conn;
+    c->resp = 2;
+    c->ctime_ms = c->last_interaction_ms = rk_mstime();
+    if (s->cfg.requirepass == NULL) c->flags |= CLIENT_AUTHENTICATED;
+    snprintf(c->peer, sizeof(c->peer), "%s", rk_conn_peer(conn));
+    snprintf(c->local, sizeof(c->local), "%s", rk_conn_local(conn));
+    resp_parser_init(&c->parser, s->cfg.proto_max_bulk_len);
+    c->next = s->clients;
+    if (s->clients) s->clients->prev = c;
+    s->clients = c;
+    s->nclients++;
+    return c;
+}
+
+static void client_unlink(rk_client *c) {
+    rk_shard *s = c->home;
+    if (c->prev) c->prev->next = c->next;
+    else if (s->clients == c) s->clients = c->next;
+    if (c->next) c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    s->nclients--;
+}
+
+void client_on_close(void *ud) {
+    rk_client *c = ud;
+    c->conn = NULL;
+    c->flags |= CLIENT_CONN_GONE;
+    client_unlink(c);
+    txn_forget_client(c->home, c);
+    client_maybe_free(c);
+}
+
+void client_maybe_free(rk_client *c) {
+    if (!(c->flags & CLIENT_CONN_GONE) || c->inflight > 0 || (c->flags & CLIENT_IN_TXN)) return;
+    while (c->slots_head) {
+        rk_reply_slot *sl = c->slots_head;
+        c->slots_head = sl->next;
+        rk_buf_free(&sl->data);
+        free(sl);
+    }
+    rk_buf_free(&c->qbuf);
+    resp_args_free(&c->args);
+    free(c->name);
+    free(c->lib_name);
+    free(c->lib_ver);
+    free(c);
+}
+
+void client_kill(rk_client *c) {
+    if (c->conn) rk_conn_close(c->conn, 0);
+    c->flags |= CLIENT_CLOSE_ASAP;
+}
+
+void client_close_after_reply(rk_client *c) { c->flags |= CLIENT_CLOSE_AFTER_REPLY; }
+
+/* ---- Executing a command --------------------------------------------- */
+
+/* Runs cmd->proc with statistics and the slowlog. */
+void cmd_call(rk_ctx *ctx) {
+    rk_shard *s = ctx->shard;
+    int64_t start = rk_ustime();
+    ctx->now_ms = start / 1000;
+    s->cmd_time_ms = ctx->now_ms;
+    ctx->cmd->proc(ctx);
+    int64_t dur = rk_ustime() - start;
+    rk_cmdstat *st = &s->cmdstats[ctx->cmd->id];
+    st->calls++;
+    st->usec += (uint64_t)dur;
+    if (ctx->errors) st->failed_calls++;
+    s->stats.total_commands_processed++;
+    if (!(ctx->cmd->flags & CMD_SKIP_SLOWLOG))
+        shard_slowlog_maybe(s, ctx->argc, ctx->argv, dur, ctx->client ? ctx->client->peer : "",
+                            ctx->client && ctx->client->name ? ctx->client->name : "");
+}
+
+static void exec_local(rk_client *c, const rk_command *cmd, int argc, rk_slice *argv) {
+    rk_shard *s = c->home;
+    rk_ctx ctx;
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.shard = s;
+    ctx.client = c;
+    ctx.db = &s->dbs[c->db];
+    ctx.dbid = c->db;
+    ctx.resp = c->resp;
+    ctx.argc = argc;
+    ctx.argv = argv;
+    ctx.cmd = cmd;
+    ctx.client_id = c->id;
+    ctx.r.out = client_reply_buf(c);
+    ctx.r.resp = c->resp;
+    cmd_call(&ctx);
+    c->last_cmd = cmd;
+}
+
+void shard_exec_request(rk_shard *s, rk_req *req) {
+    rk_ctx ctx;
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.shard = s;
+    ctx.db = &s->dbs[req->dbid];
+    ctx.dbid = req->dbid;
+    ctx.resp = req->resp;
+    ctx.argc = req->argc;
+    ctx.argv = req->argv;
+    ctx.cmd = req->cmd;
+    ctx.client_id = req->client_id;
+    ctx.r.out = &req->reply;
+    ctx.r.resp = req->resp;
+    cmd_call(&ctx);
+    req->m.type = MSG_REPLY;
+    shard_send(req->home, &req->m);
+}
+
+/* Copies the command into one message and sends it to the owning shard. */
+static int send_remote(rk_client *c, const rk_command *cmd, int argc, rk_slice *argv, int target) {
+    size_t bytes = sizeof(rk_req) + sizeof(rk_slice) * (size_t)argc;
+    for (int i = 0; i < argc; i++) bytes += argv[i].len + 1;
+    rk_req *req = malloc(bytes);
+    if (!req) return -1;
+    memset(req, 0, sizeof(*req));
+    req->argv = (rk_slice *)(req + 1);
+    char *p = (char *)(req->argv + argc);
+    for (int i = 0; i < argc; i++) {
+        memcpy(p, argv[i].ptr, argv[i].len);
+        p[argv[i].len] = '\0';
+        req->argv[i] = (rk_slice){p, argv[i].len};
+        p += argv[i].len + 1;
+    }
+    rk_reply_slot *sl = NULL;
+    if (!reply_discarded(c)) {
+        sl = slot_append(c, 0);
+        if (!sl) { free(req); return -1; }
+    }
+    req->m.type = MSG_REQ;
+    req->client = c;
+    req->slot = sl;
+    req->cmd = cmd;
+    req->home = c->home->id;
+    req->dbid = c->db;
+    req->resp = c->resp;
+    req->argc = argc;
+    req->client_flags = c->flags;
+    req->client_id = c->id;
+    c->inflight++;
+    c->last_cmd = cmd;
+    c->home->stats.remote_requests++;
+    shard_send(target, &req->m);
+    return 0;
+}
+
+static void check_output_limits(rk_client *c);
+static void process_input(rk_client *c);
+
+void client_handle_reply(rk_req *req) {
+    rk_client *c = req->client;
+    assert(c->inflight > 0);
+    c->inflight--;
+    if (req->slot) {
+        rk_buf_free(&req->slot->data);
+        req->slot->data = req->reply; /* moves ownership of the bytes */
+        req->slot->done = 1;
+    } else {
+        rk_buf_free(&req->reply);
+    }
+    free(req);
+    if (c->flags & CLIENT_CONN_GONE) { client_maybe_free(c); return; }
+    slots_flush(c);
+    check_output_limits(c);
+    /* A stalled pipeline (inflight bound or a barrier) may continue now. */
+    if (c->qbuf.len && (c->inflight == 0 || c->inflight == CLIENT_MAX_INFLIGHT - 1)) process_input(c);
+}
+
+/* Called by txn.c when a transaction coordinated for this client ends. */
+void client_txn_done(rk_client *c, rk_buf *reply) {
+    c->flags &= ~CLIENT_IN_TXN;
+    assert(c->inflight > 0);
+    c->inflight--;
+    rk_reply_slot *sl = c->slots_head;
+    /* The transaction's slot is the last pending one: it started with nothing in flight. */
+    while (sl && sl->done) sl = sl->next;
+    if (sl && !reply_discarded(c)) {
+        rk_buf_free(&sl->data);
+        sl->data = *reply;
+        rk_buf_init(reply);
+        sl->done = 1;
+    }
+    if (c->flags & CLIENT_CONN_GONE) { client_maybe_free(c); return; }
+    slots_flush(c);
+    check_output_limits(c);
+    if (c->qbuf.len) process_input(c);
+}
+
+/* Called by txn_new: reserve the ordered slot for a transaction's reply. */
+int client_txn_begin(rk_client *c) {
+    if (!reply_discarded(c) && !slot_append(c, 0)) return -1;
+    c->flags |= CLIENT_IN_TXN;
+    c->inflight++;
+    return 0;
+}
+
+/* ---- Dispatch --------------------------------------------------------- */
+
+enum { DISPATCH_DONE, DISPATCH_STALL, DISPATCH_STOP };
+
+static void reply_error_now(rk_client *c, const char *msg) {
+    rk_reply r = {client_reply_buf(c), c->resp};
+    reply_error(&r, msg);
+    shard_count_error(c->home, msg);
+}
+
+static void reply_unknown_command(rk_client *c, int argc, const rk_slice *argv) {
+    rk_buf b;
+    rk_buf_init(&b);
+    rk_buf_printf(&b, "ERR unknown command '%.*s', with args beginning with: ",
+                  (int)(argv[0].len > 128 ? 128 : argv[0].len), argv[0].ptr);
+    for (int i = 1; i < argc && b.len < 256; i++)
+        rk_buf_printf(&b, "'%.*s' ", (int)(argv[i].len > 128 ? 128 : argv[i].len), argv[i].ptr);
+    if (rk_buf_append(&b, "", 1) == 0) {
+        /* Redis strips newlines from error messages so the protocol stays intact. */
+        for (size_t i = 0; i + 1 < b.len; i++)
+            if (b.data[i] == '\r' || b.data[i] == '\n') b.data[i] = ' ';
+        reply_error_now(c, b.data);
+    }
+    rk_buf_free(&b);
+}
+
+static int cmd_is_paused_for(const rk_shard *s, const rk_command *cmd, int64_t now) {
+    if (s->client_pause_end_ms <= now) return 0;
+    if (!s->client_pause_write_only) return 1;
+    return (cmd->flags & CMD_WRITE) != 0;
+}
+
+/* Decides where one parsed command runs, and runs or sends it. */
+static int dispatch(rk_client *c, int argc, rk_slice *argv) {
+    rk_shard *s = c->home;
+    const rk_command *cmd = cmd_lookup(argv[0]);
+    if (!cmd) { reply_unknown_command(c, argc, argv); return DISPATCH_DONE; }
+    if (cmd->subcommands) {
+        if (argc < 2) {
+            if (cmd_check_arity(cmd, argc, &(rk_reply){client_reply_buf(c), c->resp}, argv) != 0)
+                shard_count_error(s, "ERR");
+            return DISPATCH_DONE;
+        }
+        const rk_command *sub = cmd_lookup_sub(cmd, argv[1]);
+        if (!sub) {
+            char msg[256];
+            char upper[32];
+            size_t n = strlen(cmd->name);
+            for (size_t i = 0; i < n && i < sizeof(upper) - 1; i++)
+                upper[i] = (char)(cmd->name[i] >= 'a' && cmd->name[i] <= 'z' ? cmd->name[i] - 32 : cmd->name[i]);
+            upper[n < sizeof(upper) - 1 ? n : sizeof(upper) - 1] = '\0';
+            snprintf(msg, sizeof(msg), "ERR unknown subcommand '%.*s'. Try %s HELP.",
+                     (int)(argv[1].len > 128 ? 128 : argv[1].len), argv[1].ptr, upper);
+            for (char *p = msg; *p; p++) if (*p == '\r' || *p == '\n') *p = ' ';
+            reply_error_now(c, msg);
+            return DISPATCH_DONE;
+        }
+        cmd = sub;
+    }
+    if (cmd_check_arity(cmd, argc, &(rk_reply){client_reply_buf(c), c->resp}, argv) != 0) {
+        s->cmdstats[cmd->id].rejected_calls++;
+        shard_count_error(s, "ERR");
+        return DISPATCH_DONE;
+    }
+    if (!(c->flags & CLIENT_AUTHENTICATED) && !(cmd->flags & CMD_NO_AUTH)) {
+        s->cmdstats[cmd->id].rejected_calls++;
+        reply_error_now(c, "NOAUTH Authentication required.");
+        return DISPATCH_DONE;
+    }
+    if (cmd_is_paused_for(s, cmd, rk_mstime())) return DISPATCH_STALL;
+
+    if (cmd->exec == EXEC_CONN) { exec_local(c, cmd, argc, argv); return DISPATCH_DONE; }
+    if (cmd->exec == EXEC_ALL) {
+        if (c->inflight) return DISPATCH_STALL; /* barrier: earlier replies first */
+        cmd->coord(c, cmd, argc, argv);
+        return (c->flags & CLIENT_IN_TXN) ? DISPATCH_STOP : DISPATCH_DONE;
+    }
+
+    int posbuf[256];
+    int *pos = posbuf;
+    int maxkeys = argc < 256 ? 256 : argc;
+    if (maxkeys > 256) {
+        pos = malloc(sizeof(int) * (size_t)maxkeys);
+        if (!pos) { reply_error_now(c, "ERR out of memory"); return DISPATCH_DONE; }
+    }
+    int nkeys = cmd_get_keys(cmd, argc, argv, pos, maxkeys);
+    uint64_t mask = 0;
+    for (int i = 0; i < nkeys; i++) mask |= 1ull << rk_key_shard(argv[pos[i]].ptr, argv[pos[i]].len);
+    int result = DISPATCH_DONE;
+    if (mask == 0 || mask == (1ull << s->id)) {
+        exec_local(c, cmd, argc, argv);
+    } else if ((mask & (mask - 1)) == 0) {
+        if (c->inflight >= CLIENT_MAX_INFLIGHT) result = DISPATCH_STALL;
+        else if (send_remote(c, cmd, argc, argv, __builtin_ctzll(mask)) != 0)
+            reply_error_now(c, "ERR out of memory");
+    } else if (c->inflight) {
+        result = DISPATCH_STALL; /* barrier: a multi-shard command starts with nothing in flight */
+    } else {
+        multikey_run(c, cmd, argc, argv, mask, pos, nkeys);
+        if (c->flags & CLIENT_IN_TXN) result = DISPATCH_STOP;
+    }
+    if (pos != posbuf) free(pos);
+    return result;
+}
+
+/* Parses and dispatches as many commands as possible from the query buffer. */
+static void process_input(rk_client *c) {
+    rk_shard *s = c->home;
+    size_t qpos = 0;
+    while (c->conn && !(c->flags & (CLIENT_CLOSE_AFTER_REPLY | CLIENT_CLOSE_ASAP | CLIENT_IN_TXN))) {
+        if (txn_shard_paused(s)) { txn_stall_client(s, c); break; }
+        size_t consumed = 0, hint = 0;
+        const char *err = NULL;
+        int rc = resp_parse_command(&c->parser, c->qbuf.data + qpos, c->qbuf.len - qpos, &c->args,
+                                    &consumed, &hint, &err);
+        if (rc == RESP_NEED_MORE) {
+            if (hint > c->qbuf.len - qpos && hint - (c->qbuf.len - qpos) < (size_t)1 << 30)
+                rk_buf_reserve(&c->qbuf, hint - (c->qbuf.len - qpos));
+            break;
+        }
+        if (rc == RESP_ERROR) {
+            char msg[160];
+            snprintf(msg, sizeof(msg), "ERR %s", err);
+            rk_log(LL_VERBOSE, "Protocol error (%s) from client: id=%llu addr=%s", err,
+                   (unsigned long long)c->id, c->peer);
+            reply_error_now(c, msg);
+            slots_flush(c);
+            client_close_after_reply(c);
+            qpos = c->qbuf.len;
+            break;
+        }
+        if (rc == RESP_EMPTY) { qpos += consumed; continue; }
+        c->tot_cmds++;
+        c->last_interaction_ms = rk_mstime();
+        int d = dispatch(c, (int)c->args.argc, c->args.argv);
+        if (d == DISPATCH_STALL) {
+            /* Re-parse later from the same bytes: they stay in the buffer. */
+            resp_parser_init(&c->parser, s->cfg.proto_max_bulk_len);
+            break;
+        }
+        qpos += consumed;
+        if (c->flags & CLIENT_REPLY_SKIP) c->flags &= ~CLIENT_REPLY_SKIP;
+        if (c->flags & CLIENT_REPLY_SKIP_NEXT) {
+            c->flags &= ~CLIENT_REPLY_SKIP_NEXT;
+            c->flags |= CLIENT_REPLY_SKIP;
+        }
+        if (d == DISPATCH_STOP) break;
+    }
+    if (qpos) rk_buf_consume(&c->qbuf, qpos);
+    if (c->qbuf.len == 0) rk_buf_shrink(&c->qbuf, 16 * 1024);
+    slots_flush(c);
+    if (c->conn && (c->flags & CLIENT_CLOSE_AFTER_REPLY) && !c->slots_head) rk_conn_close(c->conn, 1);
+    check_output_limits(c);
+}
+
+void client_resume(rk_client *c) {
+    if (c->conn && c->qbuf.len) process_input(c);
+}
+
+void client_on_data(void *ud, const char *data, size_t len) {
+    rk_client *c = ud;
+    rk_shard *s = c->home;
+    s->stats.net_input_bytes += len;
+    c->tot_net_in += len;
+    if (c->flags & (CLIENT_CLOSE_AFTER_REPLY | CLIENT_CLOSE_ASAP)) return;
+    if (rk_buf_append(&c->qbuf, data, len) != 0) { client_kill(c); return; }
+    if (c->qbuf.len > c->qbuf_peak) c->qbuf_peak = c->qbuf.len;
+    if ((long long)c->qbuf.len > s->cfg.client_query_buffer_limit) {
+        rk_log(LL_WARNING, "Closing client that reached max query buffer length: id=%llu addr=%s qbuf=%zu",
+               (unsigned long long)c->id, c->peer, c->qbuf.len);
+        s->stats.client_qbuf_limit_disconnections++;
+        client_kill(c);
+        return;
+    }
+    process_input(c);
+}
+
+/* ---- Limits and housekeeping ---------------------------------------- */
+
+static int client_class(const rk_client *c) {
+    return (c->flags & CLIENT_PUBSUB) ? CLIENT_CLASS_PUBSUB : CLIENT_CLASS_NORMAL;
+}
+
+static void check_output_limits(rk_client *c) {
+    if (!c->conn) return;
+    rk_shard *s = c->home;
+    const rk_obuf_limit *lim = &s->cfg.obuf_limits[client_class(c)];
+    size_t used = rk_conn_unsent(c->conn);
+    for (rk_reply_slot *sl = c->slots_head; sl; sl = sl->next) used += sl->data.len;
+    int over_hard = lim->hard_bytes > 0 && (long long)used >= lim->hard_bytes;
+    int over_soft = 0;
+    if (lim->soft_bytes > 0 && (long long)used >= lim->soft_bytes) {
+        int64_t now = rk_mstime();
+        if (c->obuf_soft_since_ms == 0) c->obuf_soft_since_ms = now;
+        else if (now - c->obuf_soft_since_ms >= lim->soft_seconds * 1000) over_soft = 1;
+    } else {
+        c->obuf_soft_since_ms = 0;
+    }
+    if (over_hard || over_soft) {
+        rk_log(LL_WARNING,
+               "Client id=%llu addr=%s scheduled to be closed ASAP for overcoming of output buffer limits.",
+               (unsigned long long)c->id, c->peer);
+        s->stats.client_outbuf_limit_disconnections++;
+        client_kill(c);
+    }
+}
+
+void clients_before_wait(rk_shard *s) {
+    (void)s; /* the loop sends every connection's pending output after this */
+}
+
+void clients_cron(rk_shard *s) {
+    int64_t now = rk_mstime();
+    rk_client *next;
+    for (rk_client *c = s->clients; c; c = next) {
+        next = c->next;
+        if (s->cfg.timeout > 0 && c->inflight == 0 && !(c->flags & CLIENT_PUBSUB) &&
+            now - c->last_interaction_ms > s->cfg.timeout * 1000) {
+            rk_log(LL_VERBOSE, "Closing idle client id=%llu", (unsigned long long)c->id);
+            client_kill(c);
+            continue;
+        }
+        check_output_limits(c);
+        /* A CLIENT PAUSE that ended lets stalled clients go on. */
+        if (c->qbuf.len && !(c->flags & CLIENT_IN_TXN) && c->inflight == 0 && s->client_pause_end_ms &&
+            s->client_pause_end_ms <= now)
+            process_input(c);
+    }
+    if (s->client_pause_end_ms && s->client_pause_end_ms <= now) s->client_pause_end_ms = 0;
+}
+
+/* ---- CLIENT LIST line --------------------------------------------------- */
+
+void client_info_line(const rk_client *c, rk_buf *out) {
+    int64_t now = rk_mstime();
+    char flags[16];
+    int nf = 0;
+    if (c->flags & CLIENT_CLOSE_ASAP) flags[nf++] = 'A';
+    if (c->flags & CLIENT_CLOSE_AFTER_REPLY) flags[nf++] = 'c';
+    if (c->flags & CLIENT_PUBSUB) flags[nf++] = 'P';
+    if (c->flags & CLIENT_NO_EVICT) flags[nf++] = 'e';
+    if (nf == 0) flags[nf++] = 'N';
+    flags[nf] = '\0';
+    size_t omem = c->conn ? rk_conn_unsent(c->conn) : 0;
+    const char *cmdname = c->last_cmd ? c->last_cmd->name : "NULL";
+    rk_buf_printf(out,
+                  "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=%s db=%d sub=0 psub=0 "
+                  "ssub=0 multi=-1 qbuf=%zu qbuf-free=%zu argv-mem=0 multi-mem=0 rbs=%zu rbp=%zu obl=0 "
+                  "oll=0 omem=%zu tot-mem=%zu events=r cmd=%s user=default redir=-1 resp=%d\n",
+                  (unsigned long long)c->id, c->peer, c->local, c->conn ? rk_conn_fd(c->conn) : -1,
+                  c->name ? c->name : "", (long long)((now - c->ctime_ms) / 1000),
+                  (long long)((now - c->last_interaction_ms) / 1000), flags, c->db, c->qbuf.len,
+                  c->qbuf.cap - c->qbuf.len, c->qbuf.cap, (size_t)c->qbuf_peak, omem,
+                  sizeof(*c) + c->qbuf.cap + omem, cmdname, c->resp);
+}

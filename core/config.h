@@ -1,0 +1,82 @@
+/* config.h: server configuration (redis.conf syntax, Redis 7 names and defaults).
+ *
+ * Ownership: the start-up thread parses the file and arguments into one
+ * rk_config before any shard starts; each shard then keeps its own copy
+ * (rk_shard.cfg) and only ever reads that copy. CONFIG SET runs as an
+ * all-shard transaction whose hop applies the change to every copy, so no
+ * thread reads a value another thread is writing. */
+#ifndef RK_CORE_CONFIG_H
+#define RK_CORE_CONFIG_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include "io/buf.h"
+
+enum { LL_DEBUG = 0, LL_VERBOSE = 1, LL_NOTICE = 2, LL_WARNING = 3, LL_NOTHING = 4 };
+enum { DEBUGCMD_NO = 0, DEBUGCMD_YES = 1, DEBUGCMD_LOCAL = 2 };
+enum { CLIENT_CLASS_NORMAL = 0, CLIENT_CLASS_REPLICA = 1, CLIENT_CLASS_PUBSUB = 2, CLIENT_CLASS_COUNT = 3 };
+
+typedef struct rk_obuf_limit {
+    long long hard_bytes, soft_bytes;
+    long long soft_seconds;
+} rk_obuf_limit;
+
+#define RK_MAX_BIND 16
+
+typedef struct rk_config {
+    char *config_file;            /* absolute path or NULL */
+    int port;                     /* 6379 */
+    char *bind[RK_MAX_BIND];      /* "* -::*" in Redis; default here "127.0.0.1 -::1"? see config.c */
+    int n_bind;
+    int protected_mode;           /* yes */
+    char *requirepass;            /* NULL = none */
+    char *dir;                    /* absolute path after start-up chdir */
+    char *logfile;                /* "" = stdout */
+    int loglevel;                 /* notice */
+    int databases;                /* 16 */
+    long long maxclients;         /* 10000 */
+    long long timeout;            /* 0 seconds = never */
+    long long tcp_keepalive;      /* 300 */
+    long long tcp_backlog;        /* 511 */
+    int hz;                       /* 10 */
+    int daemonize;                /* no */
+    char *pidfile;                /* NULL / "" = none */
+    int enable_debug_command;     /* DEBUGCMD_NO */
+    long long proto_max_bulk_len; /* 512mb */
+    long long client_query_buffer_limit; /* 1gb */
+    rk_obuf_limit obuf_limits[CLIENT_CLASS_COUNT]; /* normal 0 0 0, replica 256mb 64mb 60, pubsub 32mb 8mb 60 */
+    long long slowlog_log_slower_than; /* 10000 us */
+    long long slowlog_max_len;         /* 128 */
+    int shards;                   /* ringkv: default online CPUs */
+    int io_backend;               /* enum rk_backend */
+    int active_expire_enabled;    /* DEBUG SET-ACTIVE-EXPIRE (not a directive) */
+} rk_config;
+
+/* Fills defaults. */
+void config_init_defaults(rk_config *cfg);
+/* Loads `path` (may be NULL) and then the "--name value ..." arguments, which
+ * act as lines appended to the file. On error writes e.g.
+ * "*** FATAL CONFIG FILE ERROR (Redis 7.0.0) ***\nReading the configuration file, at line 3\n>>> 'prot 1'\nBad directive or wrong number of arguments"
+ * into err and returns -1. */
+int config_load(rk_config *cfg, const char *path, int argc, char **argv, char *err, size_t errlen);
+/* Deep copy / free (each shard owns a copy). */
+int config_copy(rk_config *dst, const rk_config *src);
+void config_free(rk_config *cfg);
+
+/* CONFIG GET: appends name/value pairs for every directive matching the glob
+ * pattern (case-insensitive) to out as (name, value) C strings; returns the count. */
+typedef void config_pair_fn(void *ud, const char *name, const char *value);
+int config_get(const rk_config *cfg, const char *pattern, config_pair_fn *fn, void *ud);
+/* CONFIG SET of one directive on one copy. Checks first, so a failure changes nothing.
+ * Returns 0, or -1 with Redis's error text in err (e.g. "ERR Invalid argument 'x' for CONFIG SET 'port' - ..."). */
+int config_check_set(const rk_config *cfg, const char *name, const char *value, char *err, size_t errlen);
+int config_apply_set(rk_config *cfg, const char *name, const char *value, char *err, size_t errlen);
+/* Directive is known and settable at run time. */
+int config_is_mutable(const char *name);
+/* CONFIG REWRITE: rewrites cfg->config_file keeping comments and unknown
+ * lines' order, replacing changed directives in place, appending new ones. 0 / -1 (errno). */
+int config_rewrite(const rk_config *cfg, char *err, size_t errlen);
+
+int glob_match(const char *pattern, size_t plen, const char *s, size_t slen, int nocase);
+
+#endif

@@ -1,0 +1,472 @@
+/* db.c: the keyspace of one database of one shard, and key expiry.
+ *
+ * Owns: the `keys` dict (rk_str* -> rk_obj*, both freed by the dict) and
+ * the `expires` dict (the same rk_str* pointer -> absolute unix ms in
+ * v.s64, no destructors), lazy expiry on lookup, the bounded active
+ * expiry walk, the LRU clock and the wall-clock helpers.
+ *
+ * Thread: only the shard thread that owns the rk_db (rk_mstime/rk_ustime
+ * and db_lru_clock may be called anywhere).
+ *
+ * Invariants: every key in `expires` is in `keys`, and its expires entry
+ * points at the very rk_str the keys entry holds; so an expires entry is
+ * always removed before (or together with) its keys entry, never after.
+ * Lookups never allocate for keys up to KEYTMP_MAX bytes: the temporary
+ * rk_str used to probe the dicts lives in a thread-local buffer. */
+#include "core/db.h"
+
+#include <assert.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/alloc.h"
+#include "core/shard.h"
+
+/* ---------- time ---------- */
+
+int64_t rk_ustime(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t rk_mstime(void)
+{
+    return rk_ustime() / 1000;
+}
+
+static int64_t monotonic_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+uint32_t db_lru_clock(int64_t now_ms)
+{
+    return (uint32_t)((now_ms / DB_LRU_RESOLUTION_MS) & DB_LRU_CLOCK_MAX);
+}
+
+/* The time expiry is judged against: the running command's cached time
+ * when the shard has one (so a command sees one consistent instant), else
+ * the wall clock (cron, unit tests). */
+static int64_t shard_now_ms(const rk_shard *s)
+{
+    if (s && s->cmd_time_ms > 0)
+        return s->cmd_time_ms;
+    return rk_mstime();
+}
+
+/* ---------- dict types ---------- */
+
+static const dict_type keys_dict_type = {
+    .hash = rkstr_hash,
+    .key_equal = rkstr_equal,
+    .key_free = rkstr_destructor,
+    .val_free = obj_destructor,
+};
+
+/* Keys are borrowed from `keys`; the value is an integer. */
+static const dict_type expires_dict_type = {
+    .hash = rkstr_hash,
+    .key_equal = rkstr_equal,
+    .key_free = NULL,
+    .val_free = NULL,
+};
+
+/* ---------- temporary lookup keys ---------- */
+
+#define KEYTMP_MAX 496
+/* uint64_t words keep the rk_str header aligned. */
+static __thread uint64_t keytmp_words[(sizeof(rk_str) + KEYTMP_MAX + 1 + 7) / 8];
+
+/* A probe key for slice k: the thread-local buffer for short keys, a heap
+ * copy for long ones (NULL on allocation failure). Release with keytmp_done. */
+static rk_str *keytmp_make(rk_slice k)
+{
+    rk_str *t;
+    if (k.len <= KEYTMP_MAX) {
+        t = (rk_str *)keytmp_words;
+    } else {
+        t = rk_malloc(sizeof(rk_str) + k.len + 1);
+        if (!t)
+            return NULL;
+    }
+    t->len = (uint32_t)k.len;
+    t->cap = (uint32_t)k.len;
+    if (k.len)
+        memcpy(t->data, k.ptr, k.len);
+    t->data[k.len] = '\0';
+    return t;
+}
+
+static void keytmp_done(rk_str *t)
+{
+    if (t && t != (rk_str *)keytmp_words)
+        rk_free(t);
+}
+
+/* ---------- life cycle ---------- */
+
+int db_init(rk_db *db, int id)
+{
+    memset(db, 0, sizeof *db);
+    db->id = id;
+    db->keys = dict_create(&keys_dict_type);
+    db->expires = dict_create(&expires_dict_type);
+    if (!db->keys || !db->expires) {
+        db_release(db);
+        return -1;
+    }
+    return 0;
+}
+
+void db_release(rk_db *db)
+{
+    /* expires borrows the keys' strings: release it first. */
+    if (db->expires)
+        dict_release(db->expires);
+    if (db->keys)
+        dict_release(db->keys);
+    db->expires = NULL;
+    db->keys = NULL;
+}
+
+uint64_t db_empty(rk_db *db)
+{
+    dict_clear(db->expires);
+    uint64_t removed = dict_clear(db->keys);
+    db->expire_cursor = 0;
+    db->avg_ttl = 0;
+    return removed;
+}
+
+void db_swap(rk_db *a, rk_db *b)
+{
+    dict *keys = a->keys, *expires = a->expires;
+    uint64_t cursor = a->expire_cursor;
+    long long avg_ttl = a->avg_ttl;
+    a->keys = b->keys;
+    a->expires = b->expires;
+    a->expire_cursor = b->expire_cursor;
+    a->avg_ttl = b->avg_ttl;
+    b->keys = keys;
+    b->expires = expires;
+    b->expire_cursor = cursor;
+    b->avg_ttl = avg_ttl;
+}
+
+/* ---------- internal helpers on probe keys ---------- */
+
+/* Removes key k (a probe or the stored string itself) from both dicts. */
+static int delete_key(rk_db *db, const rk_str *k)
+{
+    /* The expires entry borrows the stored string: drop it first. */
+    dict_delete(db->expires, k);
+    return dict_delete(db->keys, k) == 0;
+}
+
+static int64_t expire_of(rk_db *db, const rk_str *k)
+{
+    dict_entry *e = dict_find(db->expires, k);
+    return e ? e->v.s64 : -1;
+}
+
+static int is_expired_at(rk_db *db, const rk_str *k, int64_t now_ms)
+{
+    int64_t when = expire_of(db, k);
+    return when >= 0 && when <= now_ms;
+}
+
+static void expired_key_removed(rk_shard *s)
+{
+    if (s)
+        s->stats.expired_keys++;
+}
+
+static dict_entry *lookup_probe(rk_shard *s, rk_db *db, const rk_str *k, int flags)
+{
+    dict_entry *e = dict_find(db->keys, k);
+    if (e && dict_size(db->expires) && is_expired_at(db, k, shard_now_ms(s))) {
+        if (!(flags & LOOKUP_NOEXPIRE)) {
+            delete_key(db, k);
+            expired_key_removed(s);
+        }
+        e = NULL;
+    }
+    if (s && !(flags & LOOKUP_WRITE)) {
+        if (e)
+            s->stats.keyspace_hits++;
+        else
+            s->stats.keyspace_misses++;
+    }
+    if (e && !(flags & LOOKUP_NOTOUCH))
+        ((rk_obj *)e->v.val)->lru = db_lru_clock(shard_now_ms(s));
+    return e;
+}
+
+/* ---------- lookups ---------- */
+
+dict_entry *db_lookup_entry(rk_shard *s, rk_db *db, rk_slice key, int flags)
+{
+    rk_str *k = keytmp_make(key);
+    if (!k)
+        return NULL;
+    dict_entry *e = lookup_probe(s, db, k, flags);
+    keytmp_done(k);
+    return e;
+}
+
+rk_obj *db_lookup(rk_shard *s, rk_db *db, rk_slice key, int flags)
+{
+    dict_entry *e = db_lookup_entry(s, db, key, flags);
+    return e ? e->v.val : NULL;
+}
+
+/* ---------- writes ---------- */
+
+int db_add(rk_shard *s, rk_db *db, rk_slice key, rk_obj *val)
+{
+    rk_str *stored = rkstr_new(key.ptr, key.len);
+    if (!stored)
+        return -1;
+    dict_entry *e = dict_add_raw(db->keys, stored, NULL);
+    if (!e) {
+        /* Either OOM or the caller broke the "must not exist" contract. */
+        rkstr_free(stored);
+        return -1;
+    }
+    val->lru = db_lru_clock(shard_now_ms(s));
+    e->v.val = val;
+    return 0;
+}
+
+int db_set(rk_shard *s, rk_db *db, rk_slice key, rk_obj *val, int flags)
+{
+    rk_str *k = keytmp_make(key);
+    if (!k)
+        return -1;
+    dict_entry *e = dict_find(db->keys, k);
+    if (e) {
+        if (!(flags & SETKEY_KEEPTTL))
+            dict_delete(db->expires, k);
+        val->lru = db_lru_clock(shard_now_ms(s));
+        db_replace_value(s, db, e, val);
+        keytmp_done(k);
+        return 0;
+    }
+    keytmp_done(k);
+    return db_add(s, db, key, val);
+}
+
+void db_replace_value(rk_shard *s, rk_db *db, dict_entry *e, rk_obj *val)
+{
+    (void)s;
+    (void)db;
+    rk_obj *old = e->v.val;
+    e->v.val = val;
+    if (old && old != val)
+        obj_free(old);
+}
+
+int db_delete(rk_shard *s, rk_db *db, rk_slice key)
+{
+    (void)s;
+    rk_str *k = keytmp_make(key);
+    if (!k)
+        return 0;
+    int deleted = delete_key(db, k);
+    keytmp_done(k);
+    return deleted;
+}
+
+rk_obj *db_take(rk_shard *s, rk_db *db, rk_slice key, int64_t *expire_ms)
+{
+    (void)s;
+    rk_str *k = keytmp_make(key);
+    if (!k)
+        return NULL;
+    rk_obj *val = NULL;
+    if (expire_ms)
+        *expire_ms = expire_of(db, k);
+    dict_delete(db->expires, k);
+    dict_entry *e = dict_unlink(db->keys, k);
+    if (e) {
+        /* Free the entry and key by hand: the dict would free the value too. */
+        val = e->v.val;
+        rkstr_free(e->key);
+        rk_free(e);
+    }
+    keytmp_done(k);
+    return val;
+}
+
+/* ---------- TTLs ---------- */
+
+int64_t db_get_expire(rk_db *db, rk_slice key)
+{
+    if (dict_size(db->expires) == 0)
+        return -1;
+    rk_str *k = keytmp_make(key);
+    if (!k)
+        return -1;
+    int64_t when = expire_of(db, k);
+    keytmp_done(k);
+    return when;
+}
+
+int db_set_expire(rk_shard *s, rk_db *db, rk_slice key, int64_t when_ms)
+{
+    (void)s;
+    rk_str *k = keytmp_make(key);
+    if (!k)
+        return -1;
+    int rc = -1;
+    dict_entry *ke = dict_find(db->keys, k);
+    if (ke) {
+        dict_entry *existing = NULL;
+        dict_entry *xe = dict_add_raw(db->expires, ke->key, &existing);
+        if (!xe)
+            xe = existing;
+        if (xe) {
+            assert(xe->key == ke->key);
+            xe->v.s64 = when_ms;
+            rc = 0;
+        }
+    }
+    keytmp_done(k);
+    return rc;
+}
+
+int db_persist(rk_db *db, rk_slice key)
+{
+    if (dict_size(db->expires) == 0)
+        return 0;
+    rk_str *k = keytmp_make(key);
+    if (!k)
+        return 0;
+    int removed = dict_delete(db->expires, k) == 0;
+    keytmp_done(k);
+    return removed;
+}
+
+int db_key_is_expired(rk_db *db, const rk_str *key)
+{
+    if (dict_size(db->expires) == 0)
+        return 0;
+    return is_expired_at(db, key, rk_mstime());
+}
+
+int db_key_is_expired_at(rk_db *db, const rk_str *key, int64_t now_ms)
+{
+    if (dict_size(db->expires) == 0)
+        return 0;
+    return is_expired_at(db, key, now_ms);
+}
+
+/* ---------- active expiry ---------- */
+
+/* Keys examined between clock readings, and per stale-ratio sample. */
+#define ACTIVE_EXPIRE_CLOCK_EVERY 16
+#define ACTIVE_EXPIRE_SAMPLE 20
+/* Stop early when at most this percent of a sample was expired (Redis's
+ * acceptable stale ratio at the default effort). */
+#define ACTIVE_EXPIRE_ACCEPTABLE_STALE 10
+
+typedef struct expire_walk {
+    rk_shard *s;
+    rk_db *db;
+    int64_t now_ms;
+    uint64_t examined;     /* since the start of the current sample */
+    uint64_t expired;      /* in the current sample */
+    uint64_t removed;      /* total */
+    int64_t ttl_sum;       /* over live keys examined, for avg_ttl */
+    uint64_t ttl_samples;
+} expire_walk;
+
+/* dict_scan callback over `expires`: deletes e when expired. Deleting the
+ * visited entry is safe: dict_scan saved its successor and rehashing is paused. */
+static void expire_walk_visit(void *ud, dict_entry *e)
+{
+    expire_walk *w = ud;
+    w->examined++;
+    const int64_t when = e->v.s64;
+    if (when <= w->now_ms) {
+        rk_str *k = e->key;
+        delete_key(w->db, k); /* frees k: do not touch e or k afterwards */
+        expired_key_removed(w->s);
+        w->expired++;
+        w->removed++;
+    } else {
+        w->ttl_sum += when - w->now_ms;
+        w->ttl_samples++;
+    }
+}
+
+static void update_avg_ttl(rk_db *db, const expire_walk *w)
+{
+    if (w->ttl_samples == 0)
+        return;
+    long long avg = (long long)(w->ttl_sum / (int64_t)w->ttl_samples);
+    /* Running average weighted like Redis's activeExpireCycle. */
+    if (db->avg_ttl == 0)
+        db->avg_ttl = avg;
+    else
+        db->avg_ttl = (db->avg_ttl / 50) * 49 + (avg / 50);
+}
+
+static void update_stale_stat(rk_shard *s, uint64_t examined, uint64_t expired)
+{
+    if (!s || examined == 0)
+        return;
+    uint64_t perc_x100 = expired * 10000 / examined;
+    s->stats.expired_stale_perc_x100 = (perc_x100 * 5 + s->stats.expired_stale_perc_x100 * 95) / 100;
+}
+
+uint64_t db_active_expire(rk_shard *s, rk_db *db, int64_t budget_us)
+{
+    if (dict_size(db->expires) == 0) {
+        db->avg_ttl = 0;
+        return 0;
+    }
+    const int64_t start_us = monotonic_us();
+    expire_walk w = {.s = s, .db = db, .now_ms = rk_mstime()};
+    uint64_t total_examined = 0, total_expired = 0;
+    uint64_t since_clock = 0;
+    uint64_t cursor = db->expire_cursor;
+    const uint64_t max_steps = dict_buckets(db->expires) + 1; /* at most one full pass */
+    for (uint64_t step = 0; step < max_steps && dict_size(db->expires); step++) {
+        uint64_t before = w.examined;
+        cursor = dict_scan(db->expires, cursor, expire_walk_visit, &w);
+        since_clock += w.examined - before;
+        if (cursor == 0)
+            break; /* a full pass is done: resume from the start next time */
+        if (w.examined >= ACTIVE_EXPIRE_SAMPLE) {
+            total_examined += w.examined;
+            total_expired += w.expired;
+            const int stale_ok = w.expired * 100 <= w.examined * ACTIVE_EXPIRE_ACCEPTABLE_STALE;
+            w.examined = 0;
+            w.expired = 0;
+            if (stale_ok)
+                break;
+        }
+        if (since_clock >= ACTIVE_EXPIRE_CLOCK_EVERY) {
+            since_clock = 0;
+            if (monotonic_us() - start_us >= budget_us)
+                break;
+        }
+    }
+    total_examined += w.examined;
+    total_expired += w.expired;
+    db->expire_cursor = cursor;
+    update_avg_ttl(db, &w);
+    update_stale_stat(s, total_examined, total_expired);
+    if (dict_size(db->expires) == 0)
+        db->avg_ttl = 0;
+    if (w.removed) {
+        dict_try_shrink(db->expires);
+        dict_try_shrink(db->keys);
+    }
+    return w.removed;
+}

@@ -1,0 +1,87 @@
+/* db.h: one numbered database of one shard: keys, their values and TTLs.
+ *
+ * Owner: the shard thread (a database of shard i holds only keys of shard
+ * i's slots). Every write to the keyspace goes through these functions so
+ * that expiry, statistics, the dirty counter and (later) the journal and
+ * snapshot hooks see it.
+ *
+ * Invariant: every key in `expires` is also in `keys`; the expires entry
+ * shares the key pointer of the keys entry and holds the absolute unix time
+ * in ms (v.s64). */
+#ifndef RK_CORE_DB_H
+#define RK_CORE_DB_H
+
+#include <stdint.h>
+#include "core/dict.h"
+#include "core/object.h"
+
+struct rk_shard;
+
+typedef struct rk_db {
+    int id;
+    dict *keys;     /* rk_str* -> rk_obj* */
+    dict *expires;  /* rk_str* (shared with keys) -> s64 ms */
+    uint64_t expire_cursor;   /* active expiry resumes here */
+    long long avg_ttl;        /* ms, running estimate as Redis's INFO keyspace */
+} rk_db;
+
+int db_init(rk_db *db, int id);          /* 0 / -1 */
+void db_release(rk_db *db);
+/* Empties the db; returns keys removed. */
+uint64_t db_empty(rk_db *db);
+/* Swaps contents of two dbs (same shard). */
+void db_swap(rk_db *a, rk_db *b);
+
+enum {
+    LOOKUP_NONE = 0,
+    LOOKUP_WRITE = 1 << 0,   /* caller will modify: no hit/miss stats */
+    LOOKUP_NOTOUCH = 1 << 1, /* do not update the access time (OBJECT, TYPE under no-touch) */
+    LOOKUP_NOEXPIRE = 1 << 2 /* do not delete if expired (still reported missing) */
+};
+
+/* Finds a live key; an expired key is deleted on the way (lazy expiry,
+ * counted in expired_keys) and NULL returned. */
+rk_obj *db_lookup(struct rk_shard *s, rk_db *db, rk_slice key, int flags);
+/* As db_lookup but also returns the dict entry (its key is the stored rk_str). */
+dict_entry *db_lookup_entry(struct rk_shard *s, rk_db *db, rk_slice key, int flags);
+
+/* Adds a key that must not exist. Takes ownership of val on success.
+ * 0 ok, -1 allocation failure (val not taken). */
+int db_add(struct rk_shard *s, rk_db *db, rk_slice key, rk_obj *val);
+enum { SETKEY_KEEPTTL = 1 };
+/* Adds or overwrites; clears the TTL unless SETKEY_KEEPTTL. Takes val. 0 / -1. */
+int db_set(struct rk_shard *s, rk_db *db, rk_slice key, rk_obj *val, int flags);
+/* Replaces the value of an existing entry in place (keeps TTL). Takes val, frees the old. */
+void db_replace_value(struct rk_shard *s, rk_db *db, dict_entry *e, rk_obj *val);
+/* 1 if deleted, 0 if absent. */
+int db_delete(struct rk_shard *s, rk_db *db, rk_slice key);
+
+/* TTLs: absolute unix ms. db_get_expire returns -1 when the key has none. */
+int64_t db_get_expire(rk_db *db, rk_slice key);
+int db_set_expire(struct rk_shard *s, rk_db *db, rk_slice key, int64_t when_ms); /* 0 / -1 (no key or OOM) */
+int db_persist(rk_db *db, rk_slice key);  /* 1 if a TTL was removed */
+/* 1 if the key exists and its TTL is in the past (does not delete). */
+int db_key_is_expired(rk_db *db, const rk_str *key);
+
+/* Active expiry for one db, bounded: stops after `budget_us` microseconds.
+ * Returns the number of keys removed. */
+uint64_t db_active_expire(struct rk_shard *s, rk_db *db, int64_t budget_us);
+
+/* Current time in ms / us (cached per command by the shard for consistency). */
+int64_t rk_mstime(void);
+int64_t rk_ustime(void);
+
+
+
+/* ---- additions (db.c owner) ---- */
+/* LRU clock as Redis's: seconds, 24 bits, wrapping. */
+#define DB_LRU_RESOLUTION_MS 1000
+#define DB_LRU_CLOCK_MAX ((1u << 24) - 1)
+uint32_t db_lru_clock(int64_t now_ms);
+/* Removes key without freeing its value and returns the value (NULL when
+ * absent); *expire_ms (may be NULL) gets its TTL or -1. For RENAME/MOVE. */
+rk_obj *db_take(struct rk_shard *s, rk_db *db, rk_slice key, int64_t *expire_ms);
+/* As db_key_is_expired but against a given time (the command's now_ms). */
+int db_key_is_expired_at(rk_db *db, const rk_str *key, int64_t now_ms);
+
+#endif

@@ -1,0 +1,247 @@
+/* main.c: start-up, the one place that wires every layer together.
+ *
+ * Thread: the start-up thread. It parses the configuration, opens the
+ * listening sockets (one SO_REUSEPORT socket per shard and address, so the
+ * kernel spreads connections over the shards), starts the shard threads,
+ * then waits for SIGTERM/SIGINT and stops them in order. Signals are
+ * blocked in every other thread, so only this one receives them. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <execinfo.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/command.h"
+#include "core/config.h"
+#include "core/dict.h"
+#include "core/log.h"
+#include "core/shard.h"
+
+#define RINGKV_VERSION "0.1.0"
+
+static void crash_handler(int sig, siginfo_t *info, void *uctx) {
+    (void)uctx;
+    char line[160];
+    snprintf(line, sizeof(line), "\n\n=== RINGKV BUG REPORT START ===\nCrashed by signal: %d (%s), address %p\nSTACK TRACE:\n",
+             sig, strsignal(sig), info ? info->si_addr : NULL);
+    log_raw_fd_write(line);
+    void *frames[64];
+    int n = backtrace(frames, 64);
+    backtrace_symbols_fd(frames, n, log_fd());
+    log_raw_fd_write("=== RINGKV BUG REPORT END ===\n");
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void install_crash_handler(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = crash_handler;
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    int sigs[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) sigaction(sigs[i], &sa, NULL);
+}
+
+/* Opens a listening socket for one bind address. Returns the fd, -1 on
+ * error (errno set), or -2 when the address family is unavailable. */
+static int listen_on(const char *addr, int port, int backlog) {
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    memset(&ss, 0, sizeof(ss));
+    int v6 = strchr(addr, ':') != NULL;
+    if (strcmp(addr, "*") == 0 || strcmp(addr, "0.0.0.0") == 0) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+        sin->sin_family = AF_INET;
+        sin->sin_addr.s_addr = htonl(INADDR_ANY);
+        sin->sin_port = htons((uint16_t)port);
+        sslen = sizeof(*sin);
+        v6 = 0;
+    } else if (strcmp(addr, "::*") == 0 || strcmp(addr, "::") == 0) {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_addr = in6addr_any;
+        sin6->sin6_port = htons((uint16_t)port);
+        sslen = sizeof(*sin6);
+    } else if (v6) {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+        sin6->sin6_family = AF_INET6;
+        if (inet_pton(AF_INET6, addr, &sin6->sin6_addr) != 1) { errno = EINVAL; return -1; }
+        sin6->sin6_port = htons((uint16_t)port);
+        sslen = sizeof(*sin6);
+    } else {
+        struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+        sin->sin_family = AF_INET;
+        if (inet_pton(AF_INET, addr, &sin->sin_addr) != 1) { errno = EINVAL; return -1; }
+        sin->sin_port = htons((uint16_t)port);
+        sslen = sizeof(*sin);
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return errno == EAFNOSUPPORT ? -2 : -1;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    if (v6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&ss, sslen) != 0 || listen(fd, backlog) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return (e == EADDRNOTAVAIL || e == EAFNOSUPPORT) ? -2 : -1;
+    }
+    return fd;
+}
+
+/* One port for every shard: with port 0 the first socket picks it. */
+static int open_listeners(rk_config *cfg, int fds[RK_MAX_SHARDS][16], int *nfds) {
+    for (int s = 0; s < g_nshards; s++) nfds[s] = 0;
+    for (int b = 0; b < cfg->n_bind; b++) {
+        const char *addr = cfg->bind[b];
+        int optional = addr[0] == '-';
+        if (optional) addr++;
+        for (int s = 0; s < g_nshards; s++) {
+            int fd = listen_on(addr, cfg->port, (int)cfg->tcp_backlog);
+            if (fd < 0) {
+                if (optional && s == 0) {
+                    rk_log(LL_NOTICE, "Optional bind address %s:%d unavailable: %s", addr, cfg->port,
+                           strerror(errno));
+                    break;
+                }
+                rk_log(LL_WARNING, "Warning: Could not create server TCP listening socket %s:%d: %s", addr,
+                       cfg->port, strerror(errno));
+                rk_log(LL_WARNING, "Failed listening on port %d (tcp), aborting.", cfg->port);
+                return -1;
+            }
+            if (cfg->port == 0) {
+                struct sockaddr_storage ss;
+                socklen_t len = sizeof(ss);
+                getsockname(fd, (struct sockaddr *)&ss, &len);
+                cfg->port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                                          : ((struct sockaddr_in6 *)&ss)->sin6_port);
+            }
+            fds[s][nfds[s]++] = fd;
+        }
+    }
+    if (nfds[0] == 0) {
+        rk_log(LL_WARNING, "Failed listening on port %d (tcp), aborting.", cfg->port);
+        return -1;
+    }
+    return 0;
+}
+
+static void daemonize(void) {
+    pid_t pid = fork();
+    if (pid < 0) exit(1);
+    if (pid > 0) exit(0);
+    setsid();
+    int fd = open("/dev/null", O_RDWR);
+    if (fd >= 0) {
+        dup2(fd, STDIN_FILENO);
+        dup2(fd, STDOUT_FILENO);
+        dup2(fd, STDERR_FILENO);
+        if (fd > STDERR_FILENO) close(fd);
+    }
+}
+
+static void make_run_id(void) {
+    unsigned char raw[20];
+    if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
+        for (size_t i = 0; i < sizeof(raw); i++) raw[i] = (unsigned char)(rand() ^ (int)time(NULL));
+    }
+    for (size_t i = 0; i < sizeof(raw); i++) snprintf(g_run_id + i * 2, 3, "%02x", raw[i]);
+}
+
+static void seed_hash(void) {
+    uint8_t seed[16];
+    if (getrandom(seed, sizeof(seed), 0) != (ssize_t)sizeof(seed)) memset(seed, 0x5a, sizeof(seed));
+    dict_set_hash_seed(seed);
+}
+
+int main(int argc, char **argv) {
+    rk_config cfg;
+    config_init_defaults(&cfg);
+    const char *conf_path = NULL;
+    int argi = 1;
+    if (argc >= 2 && (strcmp(argv[1], "-v") == 0 || strcmp(argv[1], "--version") == 0)) {
+        printf("ringkv server v=%s (Redis 7.0 compatible)\n", RINGKV_VERSION);
+        return 0;
+    }
+    if (argc >= 2 && argv[1][0] != '-') {
+        conf_path = argv[1];
+        argi = 2;
+    }
+    char err[1024];
+    if (config_load(&cfg, conf_path, argc - argi, argv + argi, err, sizeof(err)) != 0) {
+        fprintf(stderr, "\n%s\n", err);
+        return 1;
+    }
+    if (cfg.daemonize) daemonize();
+    log_init(cfg.logfile, cfg.loglevel);
+    install_crash_handler();
+    signal(SIGPIPE, SIG_IGN);
+    if (!realpath("/proc/self/exe", g_executable)) snprintf(g_executable, sizeof(g_executable), "%s", argv[0]);
+
+    rk_log(LL_NOTICE, "oO0OoO0OoO0Oo ringkv is starting oO0OoO0OoO0Oo");
+    rk_log(LL_NOTICE, "ringkv version=%s, Redis 7.0 compatible, bits=64, pid=%d, just started",
+           RINGKV_VERSION, (int)getpid());
+    if (conf_path) rk_log(LL_NOTICE, "Configuration loaded");
+    else rk_log(LL_WARNING, "Warning: no config file specified, using the default config.");
+    if (cfg.pidfile && cfg.pidfile[0]) {
+        FILE *fp = fopen(cfg.pidfile, "w");
+        if (fp) { fprintf(fp, "%d\n", (int)getpid()); fclose(fp); }
+        else rk_log(LL_WARNING, "Failed to write PID file: %s", strerror(errno));
+    }
+
+    g_start_ms = rk_mstime();
+    make_run_id();
+    seed_hash();
+    if (rk_alloc_thread_init() != 0 || cmdtable_init() != 0) {
+        rk_log(LL_WARNING, "Out of memory building the command table");
+        return 1;
+    }
+    g_nshards = cfg.shards;
+
+    static int fds[RK_MAX_SHARDS][16];
+    static int nfds[RK_MAX_SHARDS];
+    if (open_listeners(&cfg, fds, nfds) != 0) return 1;
+
+    /* Shard threads inherit this mask: only the start-up thread takes signals. */
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+
+    for (int i = 0; i < g_nshards; i++) {
+        g_shards[i] = shard_create(i, &cfg, err, sizeof(err));
+        if (!g_shards[i]) { rk_log(LL_WARNING, "Cannot create shard %d: %s", i, err); return 1; }
+    }
+    for (int i = 0; i < g_nshards; i++) {
+        if (shard_start(g_shards[i], fds[i], nfds[i], err, sizeof(err)) != 0) {
+            rk_log(LL_WARNING, "Cannot start %s", err);
+            shards_stop_all();
+            shards_join_all();
+            return 1;
+        }
+    }
+    rk_log(LL_NOTICE, "Server initialized with %d shard(s) on %s", g_nshards, shard_backend_name(g_shards[0]));
+    rk_log(LL_NOTICE, "Ready to accept connections tcp on port %d", cfg.port);
+
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    rk_log(LL_WARNING, "Received %s scheduling shutdown...", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    shards_stop_all();
+    shards_join_all();
+    if (cfg.pidfile && cfg.pidfile[0]) unlink(cfg.pidfile);
+    rk_log(LL_WARNING, "ringkv is now ready to exit, bye bye...");
+    return 0;
+}

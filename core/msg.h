@@ -1,0 +1,63 @@
+/* msg.h: the messages shards exchange through their mailboxes.
+ *
+ * A message is owned by exactly one thread at a time: the sender until
+ * rk_mailbox_push() returns, then the receiver. Requests travel to the
+ * owning shard and come back as replies in the same allocation. */
+#ifndef RK_CORE_MSG_H
+#define RK_CORE_MSG_H
+
+#include <stdint.h>
+#include "io/mailbox.h"
+#include "io/buf.h"
+
+struct rk_client;
+struct rk_command;
+struct rk_reply_slot;
+struct rk_txn;
+
+enum rk_msg_type {
+    MSG_REQ = 1,       /* single-shard command for the owner of its keys */
+    MSG_REPLY,         /* the same request coming back with its reply */
+    MSG_TXN_SCHEDULE,  /* coordinator -> participant */
+    MSG_TXN_READY,     /* participant -> coordinator: promised and paused */
+    MSG_TXN_REJECT,    /* participant -> coordinator: seq too old, retry */
+    MSG_TXN_CANCEL,    /* coordinator -> participant */
+    MSG_TXN_HOP,       /* coordinator -> participant: run t->hop */
+    MSG_TXN_HOP_DONE,  /* participant -> coordinator */
+    MSG_TXN_RELEASE,   /* coordinator -> participant: done, resume */
+};
+
+typedef struct rk_req {
+    rk_msg m;
+    struct rk_client *client;      /* dereferenced only on the home shard */
+    struct rk_reply_slot *slot;    /* ditto */
+    const struct rk_command *cmd;
+    int home;
+    int dbid;
+    int resp;
+    int argc;
+    uint32_t client_flags;
+    uint64_t client_id;
+    rk_slice *argv;                /* points into the same allocation */
+    rk_buf reply;
+} rk_req;
+
+typedef struct rk_txn_msg {
+    rk_msg m;
+    struct rk_txn *t;              /* identity; dereferenced by participants only during a hop */
+    uint64_t seq;
+    int from;
+} rk_txn_msg;
+
+/* shard.c: sends a message to shard `to`. */
+void shard_send(int to, rk_msg *m);
+/* client.c: handles a returning MSG_REPLY on the home shard. */
+void client_handle_reply(rk_req *req);
+/* client.c: runs a request from another shard's client here. */
+void shard_exec_request(struct rk_shard *s, rk_req *req);
+/* txn.c: queue remote work / stalled clients while the shard is paused. */
+void txn_defer_msg(struct rk_shard *s, rk_msg *m);
+void txn_stall_client(struct rk_shard *s, struct rk_client *c);
+void txn_forget_client(struct rk_shard *s, struct rk_client *c);
+
+#endif

@@ -1,0 +1,360 @@
+/* multikey.c: one command whose keys live on several shards.
+ *
+ * Thread: the client's home shard (coordinator) for multikey_run and the
+ * steps; each participant shard for the hops.
+ *
+ * Two ways, both inside one ordered transaction (txn.h), so the command
+ * is atomic across shards:
+ *   split/merge  commands that act on each key on its own (MGET, MSET, DEL,
+ *                EXISTS, TOUCH, UNLINK) run as sub-commands with each
+ *                shard's keys, and the replies are merged;
+ *   gather       any other command: every participant copies its keys'
+ *                values (and TTLs) to the coordinator, the command runs on a
+ *                scratch keyspace holding those copies, and a second hop
+ *                writes each key's final state back to its owner.
+ * Invariant (gather): between the two hops every participant stays paused,
+ * so the values copied are still the current ones when written back. */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/client.h"
+#include "core/command.h"
+#include "core/multikey.h"
+#include "core/shard.h"
+#include "core/txn.h"
+
+typedef struct mk_state {
+    int nkeys;
+    int *keypos;          /* argv index of each key */
+    int *keyshard;        /* owning shard of each key */
+    int group;            /* argv entries per key (MSET: 2) */
+    int extra_db;         /* COPY ... DB n: a second database to gather, or -1 */
+    /* gather mode: write-back lists, per shard */
+    rk_buf writeback[RK_MAX_SHARDS];
+} mk_state;
+
+static void mk_state_free(void *p) {
+    mk_state *st = p;
+    for (int i = 0; i < RK_MAX_SHARDS; i++) {
+        /* Objects not applied (never, unless the process is stopping) are leaked deliberately:
+         * they belong to a participant's heap accounting. */
+        rk_buf_free(&st->writeback[i]);
+    }
+    free(st->keypos);
+    free(st->keyshard);
+    free(st);
+}
+
+static void ctx_for_shard(rk_ctx *ctx, rk_shard *s, rk_txn *t, int argc, rk_slice *argv, rk_buf *out) {
+    memset(ctx, 0, sizeof(*ctx));
+    ctx->shard = s;
+    ctx->db = &s->dbs[t->dbid];
+    ctx->dbid = t->dbid;
+    ctx->resp = t->resp;
+    ctx->argc = argc;
+    ctx->argv = argv;
+    ctx->cmd = t->cmd;
+    ctx->client_id = t->client ? t->client->id : 0;
+    ctx->r.out = out;
+    ctx->r.resp = t->resp;
+}
+
+/* ---- split / merge ---------------------------------------------------- */
+
+static void split_hop(rk_shard *s, rk_txn *t, rk_buf *out) {
+    mk_state *st = t->arg;
+    int argc = 1;
+    for (int k = 0; k < st->nkeys; k++)
+        if (st->keyshard[k] == s->id) argc += st->group;
+    rk_slice *argv = malloc(sizeof(rk_slice) * (size_t)argc);
+    if (!argv) { rk_buf_append_str(out, "-ERR out of memory\r\n"); return; }
+    argv[0] = t->argv[0];
+    int n = 1;
+    for (int k = 0; k < st->nkeys; k++) {
+        if (st->keyshard[k] != s->id) continue;
+        for (int g = 0; g < st->group; g++) argv[n++] = t->argv[st->keypos[k] + g];
+    }
+    rk_ctx ctx;
+    ctx_for_shard(&ctx, s, t, argc, argv, out);
+    cmd_call(&ctx);
+    free(argv);
+}
+
+static const rk_buf *first_error(rk_txn *t) {
+    for (int i = 0; i < g_nshards; i++)
+        if ((t->shard_mask & (1ull << i)) && t->out[i].len && t->out[i].data[0] == '-') return &t->out[i];
+    return NULL;
+}
+
+static void merge_by_key(rk_txn *t, mk_state *st) {
+    size_t cursor[RK_MAX_SHARDS] = {0};
+    /* Skip each part's array header. */
+    for (int i = 0; i < g_nshards; i++) {
+        if (!(t->shard_mask & (1ull << i))) continue;
+        const char *crlf = memchr(t->out[i].data, '\n', t->out[i].len);
+        cursor[i] = crlf ? (size_t)(crlf - t->out[i].data) + 1 : t->out[i].len;
+    }
+    reply_array(&t->r, st->nkeys);
+    for (int k = 0; k < st->nkeys; k++) {
+        rk_buf *part = &t->out[st->keyshard[k]];
+        size_t at = cursor[st->keyshard[k]];
+        int64_t len = resp_reply_len(part->data + at, part->len - at);
+        /* Parts are produced by our own procs: a malformed one is a bug. */
+        assert(len > 0);
+        rk_buf_append(&t->reply, part->data + at, (size_t)len);
+        cursor[st->keyshard[k]] = at + (size_t)len;
+    }
+}
+
+static void split_step(rk_txn *t) {
+    mk_state *st = t->arg;
+    const rk_buf *err = first_error(t);
+    if (err) {
+        rk_buf_append(&t->reply, err->data, err->len);
+    } else if (t->cmd->merge == MERGE_SUM) {
+        long long sum = 0;
+        for (int i = 0; i < g_nshards; i++)
+            if (t->shard_mask & (1ull << i)) sum += strtoll(t->out[i].data + 1, NULL, 10);
+        reply_int(&t->r, sum);
+    } else if (t->cmd->merge == MERGE_OK) {
+        reply_ok(&t->r);
+    } else {
+        merge_by_key(t, st);
+    }
+    txn_finish(t);
+}
+
+/* ---- gather / execute / write back ------------------------------------ */
+
+typedef struct gather_rec {
+    int db;
+    int key;        /* index into mk_state.keypos */
+    int oom;
+    int64_t expire; /* -1: none */
+    rk_obj *copy;   /* NULL: key absent */
+} gather_rec;
+
+static int mk_key_owned(mk_state *st, int k, int shard) { return st->keyshard[k] == shard; }
+
+static void gather_one_db(rk_shard *s, rk_txn *t, mk_state *st, int dbid, rk_buf *out) {
+    rk_db *db = &s->dbs[dbid];
+    for (int k = 0; k < st->nkeys; k++) {
+        if (!mk_key_owned(st, k, s->id)) continue;
+        rk_slice key = t->argv[st->keypos[k]];
+        gather_rec rec = {.db = dbid, .key = k, .expire = -1};
+        rk_obj *o = db_lookup(s, db, key, LOOKUP_WRITE | LOOKUP_NOTOUCH);
+        if (o) {
+            rec.copy = obj_dup(o);
+            rec.oom = rec.copy == NULL;
+            rec.expire = db_get_expire(db, key);
+        }
+        if (rk_buf_append(out, &rec, sizeof(rec)) != 0) {
+            if (rec.copy) obj_free(rec.copy);
+            rk_buf_clear(out);
+            gather_rec fail = {.oom = 1};
+            rk_buf_append(out, &fail, sizeof(fail)); /* capacity exists: it held more before */
+            return;
+        }
+    }
+}
+
+static void gather_hop(rk_shard *s, rk_txn *t, rk_buf *out) {
+    mk_state *st = t->arg;
+    gather_one_db(s, t, st, t->dbid, out);
+    if (st->extra_db >= 0 && st->extra_db != t->dbid) gather_one_db(s, t, st, st->extra_db, out);
+}
+
+/* A keyspace that exists only for the duration of one command. */
+typedef struct scratch {
+    rk_shard shard;
+} scratch;
+
+static int scratch_init(scratch *sc, rk_shard *home) {
+    memset(sc, 0, sizeof(*sc));
+    sc->shard.id = home->id;
+    sc->shard.cfg = home->cfg;          /* shallow: read-only during the command */
+    sc->shard.cmdstats = home->cmdstats;
+    sc->shard.txq = home->txq;
+    sc->shard.active_expire_enabled = 0;
+    sc->shard.dbs = rk_calloc(sizeof(rk_db) * (size_t)home->cfg.databases);
+    if (!sc->shard.dbs) return -1;
+    for (int i = 0; i < home->cfg.databases; i++) {
+        if (db_init(&sc->shard.dbs[i], i) != 0) {
+            for (int j = 0; j < i; j++) db_release(&sc->shard.dbs[j]);
+            rk_free(sc->shard.dbs);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void scratch_release(scratch *sc) {
+    for (int i = 0; i < sc->shard.cfg.databases; i++) db_release(&sc->shard.dbs[i]);
+    rk_free(sc->shard.dbs);
+    shard_slowlog_reset(&sc->shard);
+}
+
+typedef struct wb_rec {
+    int db;
+    int key;
+    int64_t expire;
+    rk_obj *val;   /* NULL: delete */
+} wb_rec;
+
+static void writeback_hop(rk_shard *s, rk_txn *t, rk_buf *out) {
+    (void)out;
+    mk_state *st = t->arg;
+    rk_buf *list = &st->writeback[s->id];
+    for (size_t off = 0; off + sizeof(wb_rec) <= list->len; off += sizeof(wb_rec)) {
+        wb_rec rec;
+        memcpy(&rec, list->data + off, sizeof(rec));
+        rk_slice key = t->argv[st->keypos[rec.key]];
+        rk_db *db = &s->dbs[rec.db];
+        if (!rec.val) {
+            if (db_delete(s, db, key)) s->dirty++;
+            continue;
+        }
+        if (db_set(s, db, key, rec.val, 0) != 0) {
+            obj_free(rec.val); /* out of memory: the old value stays */
+            continue;
+        }
+        if (rec.expire >= 0) db_set_expire(s, db, key, rec.expire);
+        s->dirty++;
+    }
+}
+
+static void writeback_step(rk_txn *t) { txn_finish(t); }
+
+/* Plans the write-back: the final state of every key in every database gathered. */
+static int plan_writeback(rk_txn *t, mk_state *st, scratch *sc) {
+    int dbs[2] = {t->dbid, st->extra_db};
+    int ndbs = (st->extra_db >= 0 && st->extra_db != t->dbid) ? 2 : 1;
+    for (int d = 0; d < ndbs; d++) {
+        rk_db *db = &sc->shard.dbs[dbs[d]];
+        for (int k = 0; k < st->nkeys; k++) {
+            /* A key named twice is written back once. */
+            int dup = 0;
+            for (int j = 0; j < k && !dup; j++) {
+                rk_slice a = t->argv[st->keypos[j]], b = t->argv[st->keypos[k]];
+                dup = a.len == b.len && memcmp(a.ptr, b.ptr, a.len) == 0;
+            }
+            if (dup) continue;
+            rk_slice key = t->argv[st->keypos[k]];
+            wb_rec rec = {.db = dbs[d], .key = k, .expire = -1};
+            rk_obj *o = db_lookup(&sc->shard, db, key, LOOKUP_WRITE | LOOKUP_NOTOUCH);
+            if (o) {
+                rec.val = obj_dup(o);
+                if (!rec.val) return -1;
+                rec.expire = db_get_expire(db, key);
+            }
+            if (rk_buf_append(&st->writeback[st->keyshard[k]], &rec, sizeof(rec)) != 0) {
+                if (rec.val) obj_free(rec.val);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+static void free_writeback(mk_state *st) {
+    for (int i = 0; i < RK_MAX_SHARDS; i++) {
+        rk_buf *list = &st->writeback[i];
+        for (size_t off = 0; off + sizeof(wb_rec) <= list->len; off += sizeof(wb_rec)) {
+            wb_rec rec;
+            memcpy(&rec, list->data + off, sizeof(rec));
+            if (rec.val) obj_free(rec.val);
+        }
+        rk_buf_clear(list);
+    }
+}
+
+static void gather_step(rk_txn *t) {
+    mk_state *st = t->arg;
+    rk_shard *home = t->coord;
+    scratch sc;
+    int oom = scratch_init(&sc, home) != 0;
+    for (int i = 0; i < g_nshards; i++) {
+        if (!(t->shard_mask & (1ull << i))) continue;
+        rk_buf *part = &t->out[i];
+        for (size_t off = 0; off + sizeof(gather_rec) <= part->len; off += sizeof(gather_rec)) {
+            gather_rec rec;
+            memcpy(&rec, part->data + off, sizeof(rec));
+            if (rec.oom) { oom = 1; continue; }
+            if (!rec.copy) continue;
+            rk_slice key = t->argv[st->keypos[rec.key]];
+            if (oom || db_add(&sc.shard, &sc.shard.dbs[rec.db], key, rec.copy) != 0) {
+                obj_free(rec.copy); /* duplicate key or out of memory */
+                continue;
+            }
+            if (rec.expire >= 0) db_set_expire(&sc.shard, &sc.shard.dbs[rec.db], key, rec.expire);
+        }
+    }
+    if (oom) {
+        if (sc.shard.dbs) scratch_release(&sc);
+        reply_error(&t->r, "OOM command not allowed when used memory > 'maxmemory'.");
+        txn_finish(t);
+        return;
+    }
+    rk_ctx ctx;
+    ctx_for_shard(&ctx, &sc.shard, t, t->argc, t->argv, &t->reply);
+    cmd_call(&ctx);
+    home->dirty += sc.shard.dirty;
+    home->stats.total_error_replies += sc.shard.stats.total_error_replies;
+    int writes = (t->cmd->flags & CMD_WRITE) && sc.shard.dirty > 0;
+    if (writes && plan_writeback(t, st, &sc) != 0) {
+        free_writeback(st);
+        rk_buf_clear(&t->reply);
+        reply_error(&t->r, "ERR out of memory");
+        writes = 0;
+    }
+    scratch_release(&sc);
+    if (writes) txn_hop(t, writeback_hop, writeback_step);
+    else txn_finish(t);
+}
+
+/* ---- entry point ------------------------------------------------------ */
+
+static int copy_target_db(const rk_command *cmd, int argc, const rk_slice *argv) {
+    if (strcmp(cmd->name, "copy") != 0) return -1;
+    for (int i = 3; i + 1 < argc; i++) {
+        if (argv[i].len == 2 && (argv[i].ptr[0] | 32) == 'd' && (argv[i].ptr[1] | 32) == 'b') {
+            long long v;
+            if (rk_str2ll(argv[i + 1].ptr, argv[i + 1].len, &v) && v >= 0 && v < 1 << 20) return (int)v;
+        }
+    }
+    return -1;
+}
+
+void multikey_run(rk_client *c, const rk_command *cmd, int argc, rk_slice *argv, uint64_t shard_mask,
+                  const int *keypos, int nkeys) {
+    mk_state *st = calloc(1, sizeof(*st));
+    rk_txn *t = st ? txn_new(c, cmd, shard_mask, argc, argv) : NULL;
+    if (st) {
+        st->keypos = malloc(sizeof(int) * (size_t)nkeys);
+        st->keyshard = malloc(sizeof(int) * (size_t)nkeys);
+    }
+    if (!t || !st->keypos || !st->keyshard) {
+        if (st) mk_state_free(st);
+        if (t) {
+            reply_error(&t->r, "ERR out of memory");
+            txn_finish(t);
+        } else {
+            rk_reply r = {client_reply_buf(c), c->resp};
+            reply_error(&r, "ERR out of memory");
+        }
+        return;
+    }
+    st->nkeys = nkeys;
+    for (int k = 0; k < nkeys; k++) {
+        st->keypos[k] = keypos[k];
+        st->keyshard[k] = rk_key_shard(argv[keypos[k]].ptr, argv[keypos[k]].len);
+    }
+    st->group = cmd->n_keyspecs > 0 && cmd->keyspecs[0].fk_step > 1 ? cmd->keyspecs[0].fk_step : 1;
+    st->extra_db = copy_target_db(cmd, argc, argv);
+    t->arg = st;
+    t->arg_free = mk_state_free;
+    if (cmd->merge != MERGE_NONE) txn_start(t, split_hop, split_step);
+    else txn_start(t, gather_hop, gather_step);
+}

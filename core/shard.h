@@ -1,0 +1,137 @@
+/* shard.h: a shard thread and everything it owns.
+ *
+ * Shard i owns the keys whose slot (CRC16 of the key or its {hashtag},
+ * mod 16384) satisfies slot % nshards == i, in every database; its event
+ * loop and the connections it accepted; its copy of the configuration;
+ * its statistics. Nothing here is touched by another thread: other threads
+ * send messages to `mailbox` (see shard.c for the message types).
+ *
+ * g_shards[] itself is written once before the threads start and read-only
+ * afterwards. */
+#ifndef RK_CORE_SHARD_H
+#define RK_CORE_SHARD_H
+
+#include <pthread.h>
+#include <stdint.h>
+#include "io/loop.h"
+#include "io/mailbox.h"
+#include "core/config.h"
+#include "core/db.h"
+
+struct rk_client;
+struct rk_txn;
+
+#define RK_MAX_SHARDS 64
+#define RK_SLOTS 16384
+
+typedef struct rk_cmdstat {
+    uint64_t calls;
+    uint64_t usec;
+    uint64_t rejected_calls;
+    uint64_t failed_calls;
+} rk_cmdstat;
+
+typedef struct rk_slowlog_entry {
+    uint64_t id;
+    int64_t time_sec;
+    int64_t duration_us;
+    int argc;            /* at most 32 kept, as Redis */
+    rk_slice *argv;      /* each argument truncated to 128 bytes, as Redis */
+    char *peer;
+    char *name;
+    struct rk_slowlog_entry *next;
+} rk_slowlog_entry;
+
+typedef struct rk_stats {
+    uint64_t total_connections_received;
+    uint64_t total_commands_processed;
+    uint64_t rejected_connections;
+    uint64_t expired_keys;
+    uint64_t expired_stale_perc_x100;
+    uint64_t keyspace_hits;
+    uint64_t keyspace_misses;
+    uint64_t net_input_bytes;
+    uint64_t net_output_bytes;
+    uint64_t client_qbuf_limit_disconnections;
+    uint64_t client_outbuf_limit_disconnections;
+    uint64_t total_error_replies;
+    uint64_t unexpected_error_replies;
+    uint64_t txn_started;        /* multi-shard transactions coordinated here */
+    uint64_t txn_retries;        /* schedule attempts refused by a shard (retried) */
+    uint64_t remote_requests;    /* single-shard requests sent to another shard */
+} rk_stats;
+
+/* Error statistics: prefix ("ERR", "WRONGTYPE", ...) -> count. Bounded like Redis (128 kinds). */
+#define RK_MAX_ERRORSTATS 128
+typedef struct rk_errorstat {
+    char prefix[32];
+    uint64_t count;
+} rk_errorstat;
+
+typedef struct rk_shard {
+    int id;
+    pthread_t thread;
+    rk_loop *loop;
+    rk_mailbox mailbox;
+    rk_config cfg;               /* this shard's copy */
+    rk_db *dbs;                  /* cfg.databases of them */
+    int64_t dirty;               /* changes since the last save */
+    int64_t cmd_time_ms;         /* cached time of the running command */
+
+    /* Connections accepted here. */
+    struct rk_client *clients;   /* doubly linked list head */
+    uint64_t nclients;
+
+    /* Ordered-transaction state (txn.c). */
+    struct rk_txn_queue *txq;
+
+    /* Statistics. */
+    rk_stats stats;
+    rk_cmdstat *cmdstats;        /* cmd_total_ids() entries */
+    rk_errorstat errorstats[RK_MAX_ERRORSTATS];
+    int n_errorstats;
+    rk_slowlog_entry *slowlog;   /* newest first */
+    uint64_t slowlog_len;
+
+    /* CLIENT PAUSE: until this time commands (all, or only writes) wait. */
+    int64_t client_pause_end_ms;
+    int client_pause_write_only;
+    int64_t start_ms;            /* server start, for uptime */
+
+    int active_expire_enabled;
+    uint64_t expire_db_cursor;   /* which db the active expiry continues with */
+    int stopping;
+} rk_shard;
+
+extern rk_shard *g_shards[RK_MAX_SHARDS];
+extern int g_nshards;
+/* The shard running on this thread (NULL on other threads). */
+extern __thread rk_shard *rk_this_shard;
+
+/* Redis Cluster's CRC16 (XMODEM) and slot function, hash tags honoured. */
+uint16_t rk_crc16(const char *buf, size_t len);
+unsigned rk_key_slot(const char *key, size_t len);
+static inline int rk_key_shard(const char *key, size_t len) {
+    return (int)(rk_key_slot(key, len) % (unsigned)g_nshards);
+}
+
+/* Record an error reply's prefix in this shard's errorstats. */
+void shard_count_error(rk_shard *s, const char *msg);
+/* Append a slowlog entry if duration exceeds the threshold. */
+void shard_slowlog_maybe(rk_shard *s, int argc, const rk_slice *argv, int64_t duration_us,
+                         const char *peer, const char *name);
+void shard_slowlog_reset(rk_shard *s);
+/* Creates shard `id` (its dbs, mailbox, config copy); the thread starts in shard_start. */
+rk_shard *shard_create(int id, const rk_config *cfg, char *err, size_t errlen);
+int shard_start(rk_shard *s, const int *listen_fds, int n_listen_fds, char *err, size_t errlen);
+/* Any thread: asks every shard to stop, then joins them (start-up thread). */
+void shards_stop_all(void);
+void shards_join_all(void);
+/* Which backend runs (filled when the loop exists). */
+const char *shard_backend_name(const rk_shard *s);
+/* The server's run id and start time, set once by main before the shards start. */
+extern char g_run_id[41];
+extern int64_t g_start_ms;
+extern char g_executable[4096];
+
+#endif

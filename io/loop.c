@@ -1,0 +1,458 @@
+/* loop.c: the backend-independent half of the event loop.
+ *
+ * Owns: backend choice (AUTO tries io_uring, falls back to epoll and keeps
+ * the reason), connection bookkeeping (live, work and finalize lists),
+ * the output swap model, close/drain states, and address strings.
+ *
+ * Threads: the loop's thread only, except rk_loop_stop() (any thread, also
+ * a signal handler: it does an atomic store and a write(2)).
+ *
+ * Invariants:
+ *  - n_conns counts allocated conns and never exceeds cfg.max_conns.
+ *  - A conn is on the work list at most once (queued) and on the finalize
+ *    list at most once (fin_queued); both lists are bounded by n_conns.
+ *  - on_close runs exactly once per conn whose on_accept returned non-NULL,
+ *    right before the conn is freed, and never from inside rk_conn_close().
+ *  - Output: out is what the user appends; inflight is owned by the
+ *    kernel/backend while a send is armed. They are swapped (no copy) only
+ *    when inflight is fully sent. */
+#include "loop_impl.h"
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+/* rk__loop_post repeats work/finalize passes at most this often per
+ * iteration; leftovers make the backend poll instead of block. */
+#define RK_POST_PASSES 8
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || !errlen)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+int rk__env_disabled(const char *token)
+{
+    const char *s = getenv("RK_URING_DISABLE");
+    size_t tl = strlen(token);
+    while (s && *s) {
+        size_t n = strcspn(s, ",");
+        if (n == tl && strncmp(s, token, tl) == 0)
+            return 1;
+        s += n;
+        if (*s == ',')
+            s++;
+    }
+    return 0;
+}
+
+rk_loop *rk_loop_create(const rk_loop_config *cfg, char *err, size_t errlen)
+{
+    if (!cfg || cfg->tick_ms < 1 || cfg->n_listen_fds < 0 || cfg->n_listen_fds > 16 ||
+        cfg->max_conns == 0) {
+        set_err(err, errlen, "invalid loop config (tick_ms >= 1, 0..16 listeners, max_conns >= 1)");
+        errno = EINVAL;
+        return NULL;
+    }
+    rk_loop *l = calloc(1, sizeof *l);
+    if (!l) {
+        set_err(err, errlen, "out of memory");
+        return NULL;
+    }
+    l->cfg = *cfg;
+    atomic_init(&l->stop, 0);
+    l->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (l->stop_fd < 0) {
+        set_err(err, errlen, "eventfd: %s", strerror(errno));
+        free(l);
+        return NULL;
+    }
+
+    char why[256] = "";
+    if (cfg->backend == RK_BACKEND_AUTO || cfg->backend == RK_BACKEND_IO_URING) {
+        if (cfg->backend == RK_BACKEND_AUTO && rk__env_disabled("uring")) {
+            snprintf(why, sizeof why, "disabled by RK_URING_DISABLE");
+        } else {
+            l->be = &rk_uring_backend;
+            if (l->be->init(l, why, sizeof why) == 0)
+                return l;
+            l->be = NULL;
+        }
+        if (cfg->backend == RK_BACKEND_IO_URING) {
+            set_err(err, errlen, "io_uring: %s", why);
+            close(l->stop_fd);
+            free(l);
+            return NULL;
+        }
+    }
+    l->be = &rk_epoll_backend;
+    snprintf(l->reason, sizeof l->reason, "%s", why);
+    if (l->be->init(l, err, errlen) != 0) {
+        close(l->stop_fd);
+        free(l);
+        return NULL;
+    }
+    return l;
+}
+
+int rk_loop_run(rk_loop *l)
+{
+    return l->be->run(l);
+}
+
+void rk_loop_stop(rk_loop *l)
+{
+    uint64_t one = 1;
+    atomic_store_explicit(&l->stop, 1, memory_order_release);
+    /* EAGAIN only when the counter is saturated: the loop is awake then. */
+    ssize_t n = write(l->stop_fd, &one, sizeof one);
+    (void)n;
+}
+
+void rk_loop_destroy(rk_loop *l)
+{
+    if (!l)
+        return;
+    /* The backend tears down the kernel side first (the ring's exit cancels
+     * everything), so no I/O references a conn while we free it. */
+    l->be->fini(l);
+    rk_conn *c = l->conns;
+    while (c) {
+        rk_conn *next = c->next;
+        if (c->fd >= 0)
+            close(c->fd);
+        rk_buf_free(&c->out);
+        rk_buf_free(&c->inflight);
+        rk_buf_free(&c->stash);
+        free(c->rbuf);
+        free(c);
+        c = next;
+    }
+    close(l->stop_fd);
+    free(l);
+}
+
+const char *rk_loop_backend_name(const rk_loop *l)
+{
+    return l->be->name;
+}
+
+const char *rk_loop_features(const rk_loop *l)
+{
+    return l->features;
+}
+
+void rk_loop_pause_accept(rk_loop *l, int paused)
+{
+    paused = !!paused;
+    if (l->accept_paused == paused)
+        return;
+    l->accept_paused = paused;
+    l->be->pause_accept(l, paused);
+}
+
+/* ---- addresses ---- */
+
+static void format_addr(const struct sockaddr_storage *ss, socklen_t len, char *out, size_t outlen,
+                        int *is_local)
+{
+    char ip[INET6_ADDRSTRLEN];
+    int local = 0;
+    out[0] = '\0';
+    if (ss->ss_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
+        local = (ntohl(a->sin_addr.s_addr) >> 24) == 127;
+        snprintf(out, outlen, "%s:%u", ip, ntohs(a->sin_port));
+    } else if (ss->ss_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+        const uint8_t *b = a->sin6_addr.s6_addr;
+        local = IN6_IS_ADDR_LOOPBACK(&a->sin6_addr) ||
+                (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr) && b[12] == 127);
+        inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
+        snprintf(out, outlen, "[%s]:%u", ip, ntohs(a->sin6_port));
+    } else if (ss->ss_family == AF_UNIX) {
+        const struct sockaddr_un *a = (const struct sockaddr_un *)ss;
+        size_t off = offsetof(struct sockaddr_un, sun_path);
+        size_t plen = len > off ? (size_t)len - off : 0;
+        local = 1;
+        /* Like Redis: "path:0"; an unnamed peer shows as ":0". */
+        snprintf(out, outlen, "%.*s:0", (int)strnlen(a->sun_path, plen), a->sun_path);
+    } else {
+        snprintf(out, outlen, "?:0");
+    }
+    if (is_local)
+        *is_local = local;
+}
+
+static void conn_addresses(rk_conn *c)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    int dummy;
+    if (getsockname(c->fd, (struct sockaddr *)&ss, &len) == 0)
+        format_addr(&ss, len, c->local, sizeof c->local, &dummy);
+    else
+        snprintf(c->local, sizeof c->local, "?:0");
+    len = sizeof ss;
+    memset(&ss, 0, sizeof ss);
+    if (getpeername(c->fd, (struct sockaddr *)&ss, &len) == 0) {
+        format_addr(&ss, len, c->peer, sizeof c->peer, &c->peer_local);
+        if (ss.ss_family == AF_UNIX && c->peer[0] == ':')
+            snprintf(c->peer, sizeof c->peer, "%s", c->local);
+    } else {
+        snprintf(c->peer, sizeof c->peer, "?:0");
+    }
+}
+
+/* ---- conn lifecycle ---- */
+
+void rk__conn_accepted(rk_loop *l, int fd)
+{
+    if (l->n_conns >= l->cfg.max_conns) {
+        close(fd); /* over the bound: refuse without on_accept/on_close */
+        return;
+    }
+    rk_conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        close(fd);
+        return;
+    }
+    /* user_data tags use the low 3 bits of the pointer. */
+    assert(((uintptr_t)c & 7) == 0);
+    c->loop = l;
+    c->fd = fd;
+    rk_buf_init(&c->out);
+    rk_buf_init(&c->inflight);
+    rk_buf_init(&c->stash);
+    conn_addresses(c);
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0 &&
+        (ss.ss_family == AF_INET || ss.ss_family == AF_INET6)) {
+        int one = 1;
+        /* Replies are flushed once per iteration already; Nagle only adds latency. */
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    c->next = l->conns;
+    if (l->conns)
+        l->conns->prev = c;
+    l->conns = c;
+    l->n_conns++;
+    if (l->be->conn_open(c) != 0) {
+        c->state = RK_CONN_CLOSING;
+        rk__conn_maybe_fin(c);
+        return;
+    }
+    void *ud = NULL;
+    if (l->cfg.h.on_accept) {
+        ud = l->cfg.h.on_accept(l->cfg.ud, c);
+        if (!ud) {
+            rk__conn_hard_close(c); /* refused: no on_close */
+            return;
+        }
+    }
+    c->ud = ud;
+    c->accepted = 1;
+    if (c->state != RK_CONN_CLOSING)
+        rk__conn_queue(c); /* the backend arms reads and flushes in post */
+}
+
+void rk__conn_queue(rk_conn *c)
+{
+    if (c->queued)
+        return;
+    c->queued = 1;
+    c->wnext = c->loop->work;
+    c->loop->work = c;
+}
+
+void rk__conn_maybe_fin(rk_conn *c)
+{
+    if (c->state != RK_CONN_CLOSING || c->refs != 0 || c->fin_queued)
+        return;
+    c->fin_queued = 1;
+    c->fnext = c->loop->fin;
+    c->loop->fin = c;
+}
+
+void rk__conn_hard_close(rk_conn *c)
+{
+    if (c->state == RK_CONN_CLOSING)
+        return;
+    c->state = RK_CONN_CLOSING;
+    rk_buf_clear(&c->out);
+    c->loop->be->conn_shutdown(c);
+    rk__conn_maybe_fin(c);
+}
+
+void rk__conn_deliver(rk_conn *c, const char *p, size_t n)
+{
+    if (c->state != RK_CONN_OPEN || n == 0)
+        return; /* draining or closing: input is read and dropped */
+    if (c->loop->cfg.h.on_data)
+        c->loop->cfg.h.on_data(c->ud, p, n);
+}
+
+size_t rk__conn_take_output(rk_conn *c)
+{
+    if (c->state == RK_CONN_CLOSING) {
+        rk_buf_clear(&c->out);
+        return 0;
+    }
+    assert(c->inflight_off <= c->inflight.len);
+    if (c->inflight_off == c->inflight.len) {
+        rk_buf_clear(&c->inflight);
+        c->inflight_off = 0;
+        if (c->out.len > 0) {
+            rk_buf t = c->out;
+            c->out = c->inflight;
+            c->inflight = t;
+        }
+    }
+    return c->inflight.len - c->inflight_off;
+}
+
+static void conn_free(rk_loop *l, rk_conn *c)
+{
+    assert(c->refs == 0 && !c->queued);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        l->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    assert(l->n_conns > 0);
+    l->n_conns--;
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    if (c->accepted && l->cfg.h.on_close)
+        l->cfg.h.on_close(c->ud);
+    rk_buf_free(&c->out);
+    rk_buf_free(&c->inflight);
+    rk_buf_free(&c->stash);
+    free(c->rbuf);
+    free(c);
+}
+
+int rk__loop_post(rk_loop *l)
+{
+    for (int pass = 0; pass < RK_POST_PASSES && (l->work || l->fin); pass++) {
+        /* Work first: it may close conns, which then finalize below. */
+        rk_conn *w = l->work;
+        l->work = NULL;
+        while (w) {
+            rk_conn *c = w;
+            w = c->wnext;
+            c->wnext = NULL;
+            c->queued = 0;
+            if (c->state != RK_CONN_CLOSING)
+                l->be->conn_work(c);
+        }
+        rk_conn *f = l->fin;
+        l->fin = NULL;
+        while (f) {
+            rk_conn *c = f;
+            f = c->fnext;
+            c->fnext = NULL;
+            c->fin_queued = 0;
+            if (c->queued) {
+                /* Re-queued by an on_close in this pass: free next pass. */
+                rk__conn_maybe_fin(c);
+                continue;
+            }
+            conn_free(l, c);
+        }
+    }
+    return l->work != NULL || l->fin != NULL;
+}
+
+void rk__drain_eventfd(int fd)
+{
+    uint64_t v;
+    ssize_t n;
+    do {
+        n = read(fd, &v, sizeof v);
+    } while (n < 0 && errno == EINTR);
+}
+
+/* ---- public conn API ---- */
+
+rk_buf *rk_conn_out(rk_conn *c)
+{
+    /* The caller is about to append: flush after before_wait. */
+    rk__conn_queue(c);
+    return &c->out;
+}
+
+void rk_conn_flush(rk_conn *c)
+{
+    if (c->state != RK_CONN_CLOSING)
+        c->loop->be->conn_flush(c);
+}
+
+size_t rk_conn_unsent(const rk_conn *c)
+{
+    return c->out.len + (c->inflight.len - c->inflight_off);
+}
+
+void rk_conn_close(rk_conn *c, int after_flush)
+{
+    if (c->state == RK_CONN_CLOSING)
+        return;
+    if (after_flush && rk_conn_unsent(c) > 0) {
+        c->state = RK_CONN_DRAINING;
+        rk__conn_queue(c); /* conn_work sends, then hard-closes when empty */
+        return;
+    }
+    rk__conn_hard_close(c);
+}
+
+void rk_conn_pause_read(rk_conn *c, int paused)
+{
+    paused = !!paused;
+    if (c->user_paused == (unsigned)paused || c->state == RK_CONN_CLOSING) {
+        c->user_paused = paused;
+        return;
+    }
+    c->user_paused = paused;
+    c->loop->be->conn_pause(c, paused);
+}
+
+int rk_conn_fd(const rk_conn *c)
+{
+    return c->fd;
+}
+
+const char *rk_conn_peer(const rk_conn *c)
+{
+    return c->peer;
+}
+
+const char *rk_conn_local(const rk_conn *c)
+{
+    return c->local;
+}
+
+int rk_conn_peer_is_local(const rk_conn *c)
+{
+    return c->peer_local;
+}

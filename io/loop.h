@@ -1,0 +1,83 @@
+/* loop.h: one event loop per shard thread, over io_uring or epoll.
+ *
+ * Owner: the thread that created the loop; every function here is called on
+ * it, except rk_loop_stop(), which any thread may call.
+ *
+ * The loop owns the listening socket's accept path, every connection's
+ * socket, receive buffers and the bytes in flight to the kernel. The user
+ * (core/) owns what a connection means: it gets callbacks and appends reply
+ * bytes to the connection's pending output buffer. */
+#ifndef RK_IO_LOOP_H
+#define RK_IO_LOOP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "buf.h"
+
+typedef struct rk_loop rk_loop;
+typedef struct rk_conn rk_conn;
+
+enum rk_backend { RK_BACKEND_AUTO = 0, RK_BACKEND_IO_URING, RK_BACKEND_EPOLL };
+
+typedef struct rk_loop_handlers {
+    /* A new connection. Return the user pointer to attach, or NULL to refuse
+     * (the loop then closes it). */
+    void *(*on_accept)(void *loop_ud, rk_conn *c);
+    /* Bytes arrived. They are valid only during the call: copy them. */
+    void (*on_data)(void *conn_ud, const char *data, size_t len);
+    /* The connection is gone (peer closed, error, or after rk_conn_close).
+     * Called exactly once; the rk_conn is freed right after it returns. */
+    void (*on_close)(void *conn_ud);
+    /* The eventfd given at creation became readable. */
+    void (*on_wake)(void *loop_ud);
+    /* Called every tick_ms milliseconds. */
+    void (*on_tick)(void *loop_ud);
+    /* Called once per loop iteration after completions were handled and
+     * before the thread waits: flush replies here. */
+    void (*before_wait)(void *loop_ud);
+} rk_loop_handlers;
+
+typedef struct rk_loop_config {
+    enum rk_backend backend;
+    int listen_fds[16];       /* listening sockets this loop accepts on (already bound/listening) */
+    int n_listen_fds;
+    int wake_fd;              /* eventfd to watch, or -1 */
+    int tick_ms;              /* >= 1 */
+    unsigned max_conns;       /* bound on live connections; extra ones are refused */
+    void *ud;                 /* loop_ud passed to handlers */
+    rk_loop_handlers h;
+} rk_loop_config;
+
+/* Creates the loop. With RK_BACKEND_AUTO tries io_uring and falls back to
+ * epoll. On failure returns NULL and writes the reason into err. */
+rk_loop *rk_loop_create(const rk_loop_config *cfg, char *err, size_t errlen);
+/* Runs until rk_loop_stop(). Returns 0, or -1 on a fatal error. */
+int rk_loop_run(rk_loop *l);
+/* Any thread: asks the loop to return from rk_loop_run() soon. */
+void rk_loop_stop(rk_loop *l);
+void rk_loop_destroy(rk_loop *l);  /* closes every connection (no on_close calls) */
+/* "io_uring" or "epoll", and a human line describing probed features. */
+const char *rk_loop_backend_name(const rk_loop *l);
+const char *rk_loop_features(const rk_loop *l);
+/* Stops/starts accepting new connections (used while the server is shutting down). */
+void rk_loop_pause_accept(rk_loop *l, int paused);
+
+/* The pending output buffer: append reply bytes; the loop sends them after
+ * before_wait (or when rk_conn_flush is called). Never NULL for a live conn. */
+rk_buf *rk_conn_out(rk_conn *c);
+/* Starts sending pending output now if nothing is in flight. */
+void rk_conn_flush(rk_conn *c);
+/* Bytes appended but not yet acknowledged as sent by the kernel. */
+size_t rk_conn_unsent(const rk_conn *c);
+/* Closes the connection. With after_flush, pending output is sent first.
+ * on_close follows (later, from the loop). Safe to call more than once. */
+void rk_conn_close(rk_conn *c, int after_flush);
+/* Stops/resumes reading from the socket (back-pressure). */
+void rk_conn_pause_read(rk_conn *c, int paused);
+int rk_conn_fd(const rk_conn *c);
+/* Peer address as "ip:port" and whether it is loopback or a unix socket. */
+const char *rk_conn_peer(const rk_conn *c);
+const char *rk_conn_local(const rk_conn *c);
+int rk_conn_peer_is_local(const rk_conn *c);
+
+#endif

@@ -1,0 +1,107 @@
+/* loop_impl.h: private contract between io/loop.c and its backends
+ * (io/loop_uring.c, io/loop_epoll.c). Not for use outside io/loop*.c.
+ *
+ * Ownership of an rk_conn: the loop thread only. It is freed by
+ * rk__loop_post() once it is CLOSING, holds no backend references
+ * (refs == 0: every in-flight SQE naming it has completed) and is not on
+ * the work list. on_close runs right before the free, iff on_accept
+ * returned non-NULL for it. */
+#ifndef RK_IO_LOOP_IMPL_H
+#define RK_IO_LOOP_IMPL_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include "loop.h"
+
+#define RK_ADDR_MAX 128
+
+enum rk_conn_state {
+    RK_CONN_OPEN = 0,
+    RK_CONN_DRAINING, /* rk_conn_close(after_flush): send the rest, then close */
+    RK_CONN_CLOSING   /* no more I/O issued; waits for refs == 0 */
+};
+
+struct rk_conn {
+    rk_loop *loop;
+    int fd;
+    enum rk_conn_state state;
+    void *ud;
+    rk_buf out;          /* user appends here */
+    rk_buf inflight;     /* owned by the loop/kernel while a send is armed */
+    size_t inflight_off; /* bytes of inflight the kernel has taken */
+    unsigned accepted : 1;    /* on_accept returned non-NULL: on_close owed */
+    unsigned user_paused : 1; /* rk_conn_pause_read(c, 1) */
+    unsigned eof : 1;         /* peer finished sending; do not read again */
+    unsigned queued : 1;      /* on the loop's work list */
+    unsigned fin_queued : 1;  /* on the loop's finalize list */
+    /* io_uring backend */
+    unsigned recv_armed : 1, send_armed : 1;
+    int refs;          /* SQEs in flight whose user_data names this conn */
+    char *rbuf;        /* plain-recv fallback buffer (RK_URING_RBUF bytes) */
+    rk_buf stash;      /* bytes that arrived while paused */
+    /* epoll backend */
+    uint32_t ep_events;
+    /* lists */
+    rk_conn *prev, *next; /* live list */
+    rk_conn *wnext;       /* work list */
+    rk_conn *fnext;       /* finalize list */
+    char peer[RK_ADDR_MAX];
+    char local[RK_ADDR_MAX];
+    int peer_local;
+};
+
+typedef struct rk_backend_ops {
+    const char *name;
+    /* Sets l->be_state; 0, or -1 with a reason in err. */
+    int (*init)(rk_loop *l, char *err, size_t errlen);
+    int (*run)(rk_loop *l);
+    void (*fini)(rk_loop *l);
+    /* A new conn, before on_accept: 0 or -1 (then it is dropped). */
+    int (*conn_open)(rk_conn *c);
+    void (*conn_flush)(rk_conn *c);
+    /* state just became CLOSING: stop/cancel all I/O on it. */
+    void (*conn_shutdown)(rk_conn *c);
+    void (*conn_pause)(rk_conn *c, int paused);
+    /* Deferred per-conn work (re-arm, continue sends), from rk__loop_post. */
+    void (*conn_work)(rk_conn *c);
+    void (*pause_accept)(rk_loop *l, int paused);
+} rk_backend_ops;
+
+extern const rk_backend_ops rk_uring_backend;
+extern const rk_backend_ops rk_epoll_backend;
+
+struct rk_loop {
+    const rk_backend_ops *be;
+    void *be_state;
+    rk_loop_config cfg;
+    int stop_fd;       /* eventfd (nonblocking) written by rk_loop_stop */
+    atomic_int stop;
+    int accept_paused;
+    unsigned n_conns;  /* allocated conns, closing ones included; <= max_conns */
+    rk_conn *conns;    /* live list */
+    rk_conn *work;     /* conns needing rk__loop_post work; each at most once */
+    rk_conn *fin;      /* CLOSING conns with refs == 0; each at most once */
+    char features[512];
+    char reason[256];  /* why io_uring is not used (epoll), or "" */
+};
+
+/* Common helpers for backends (loop.c). */
+void rk__conn_accepted(rk_loop *l, int fd);
+void rk__conn_queue(rk_conn *c);       /* schedule conn_work */
+void rk__conn_hard_close(rk_conn *c);  /* -> CLOSING */
+void rk__conn_maybe_fin(rk_conn *c);   /* CLOSING and refs == 0 -> fin list */
+void rk__conn_deliver(rk_conn *c, const char *p, size_t n);
+/* Runs the work and finalize lists; returns 1 when work is left over
+ * (the caller then polls instead of blocking). */
+int rk__loop_post(rk_loop *l);
+/* 1 when token is in the comma list $RK_URING_DISABLE (tests and operators
+ * force fallbacks with it: uring, multishot_accept, multishot_recv, bufring,
+ * multishot_timer, multishot_poll, defer_taskrun, coop_taskrun). */
+int rk__env_disabled(const char *token);
+/* Drains an eventfd; ignores EAGAIN. */
+void rk__drain_eventfd(int fd);
+/* Swap pending and in-flight output when nothing is in flight. Returns the
+ * bytes left to send from inflight. Drops output of CLOSING conns. */
+size_t rk__conn_take_output(rk_conn *c);
+
+#endif

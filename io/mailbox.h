@@ -1,0 +1,43 @@
+/* mailbox.h: the only way threads hand each other work.
+ *
+ * A multi-producer single-consumer intrusive queue (Vyukov's) plus an
+ * eventfd that wakes the consumer's event loop. Any thread may push; only
+ * the owning thread pops. A message belongs to the sender until push()
+ * returns and to the consumer after pop() hands it out: exactly one thread
+ * owns it at any time.
+ *
+ * Bound: the queue itself is unbounded in links; senders bound what they
+ * put in flight (a client has at most a pipeline's worth of requests
+ * outstanding, see core/client.c). */
+#ifndef RK_IO_MAILBOX_H
+#define RK_IO_MAILBOX_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+typedef struct rk_msg {
+    _Atomic(struct rk_msg *) next;
+    int type;  /* meaning chosen by the user of the mailbox */
+} rk_msg;
+
+typedef struct rk_mailbox {
+    _Atomic(rk_msg *) head;  /* producers swap themselves in here */
+    rk_msg *tail;            /* consumer only */
+    rk_msg stub;
+    atomic_int wake_pending; /* 1 while an eventfd write is not yet consumed */
+    int efd;                 /* eventfd, nonblocking; the loop watches it */
+} rk_mailbox;
+
+/* 0 on success, -1 with errno when the eventfd cannot be created. */
+int rk_mailbox_init(rk_mailbox *mb);
+void rk_mailbox_destroy(rk_mailbox *mb);
+/* Any thread. Wakes the consumer unless a wake is already pending. */
+void rk_mailbox_push(rk_mailbox *mb, rk_msg *m);
+/* Consumer thread only. NULL when empty (or when a producer is mid-push:
+ * the consumer is then woken again, never left with a stranded message). */
+rk_msg *rk_mailbox_pop(rk_mailbox *mb);
+/* Consumer thread, when the eventfd fired: clears the pending flag and the
+ * eventfd counter. Call before draining with pop(). */
+void rk_mailbox_ack_wake(rk_mailbox *mb);
+
+#endif

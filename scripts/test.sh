@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# test.sh: the whole test suite, as CI runs it (.ci/run).
+#
+# Stages: setup, RelWithDebInfo build (build/), unit tests (ctest),
+# integration tests (pytest) with the default I/O backend and again with
+# --io-backend epoll, ASan+UBSan build (build-asan/) with its unit tests and
+# the smoke integration tests, libFuzzer RESP harness for 30 s (build-fuzz/).
+# Every stage is bounded by `timeout` and by an overall deadline; a stage
+# that cannot run (missing tool, failed build) counts as failed.
+# Last line: "N passed, M failed" summed over all stages; exit 1 if M > 0.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+JOBS=${BUILD_JOBS:-2}
+TOTAL_BUDGET_S=${TEST_BUDGET_S:-870}     # stay under CI's 15 minutes
+PY=/usr/bin/python3
+PYTEST=("$PY" -m pytest -p no:cacheprovider -q)
+START_S=$(date +%s)
+LOGDIR=$(mktemp -d /tmp/ringkv-test.XXXXXX)
+trap 'rm -rf "$LOGDIR"' EXIT
+
+PASSED=0
+FAILED=0
+FAILED_STAGES=()
+
+note() { printf '\n=== %s\n' "$*"; }
+fail_stage() {            # name, count, reason
+  FAILED=$((FAILED + $2)); FAILED_STAGES+=("$1"); echo "FAILED stage $1: $3"
+}
+
+# Seconds a stage may take: its own limit, capped by what is left overall.
+budget() {
+  local want=$1 left
+  left=$(( TOTAL_BUDGET_S - ($(date +%s) - START_S) ))
+  [ "$left" -lt "$want" ] && want=$left
+  echo "$want"
+}
+
+# run_bounded LIMIT CMD...: runs CMD under timeout; 124 when it ran out of time.
+run_bounded() {
+  local limit
+  limit=$(budget "$1"); shift
+  if [ "$limit" -lt 5 ]; then echo "out of time budget"; return 124; fi
+  timeout --kill-after=10 "$limit" "$@"
+}
+
+# build DIR TARGET... -- CMAKE_ARGS...: configure + build, log shown on failure.
+build() {
+  local dir=$1; shift
+  local targets=() args=()
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do targets+=(--target "$1"); shift; done
+  [ $# -gt 0 ] && shift
+  args=("$@")
+  local log="$LOGDIR/build-$(basename "$dir").log"
+  if run_bounded 420 cmake -S . -B "$dir" "${args[@]}" >"$log" 2>&1 &&
+     run_bounded 420 cmake --build "$dir" -j"$JOBS" "${targets[@]}" >>"$log" 2>&1; then
+    echo "built $dir"
+    return 0
+  fi
+  tail -n 60 "$log"
+  return 1
+}
+
+# ctest_stage NAME DIR: adds ctest's per-test counts.
+ctest_stage() {
+  local name=$1 dir=$2 out="$LOGDIR/ctest-$1.log" rc
+  note "$name"
+  run_bounded 300 ctest --test-dir "$dir" -j"$JOBS" --timeout 120 --output-on-failure >"$out" 2>&1
+  rc=$?
+  # Show failures and the summary, not a line per passing test.
+  grep -vE '^ *[0-9]+/[0-9]+ Test +#[0-9]+: .* Passed' "$out" | tail -n 200
+  local summary total failed
+  summary=$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' "$out" | tail -n1)
+  if [ -z "$summary" ]; then
+    fail_stage "$name" 1 "no ctest summary (rc $rc: no tests found, build missing or timeout)"
+    return
+  fi
+  failed=$(sed -E 's/.*tests passed, ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<<"$summary")
+  total=$(sed -E 's/.*failed out of ([0-9]+).*/\1/' <<<"$summary")
+  PASSED=$((PASSED + total - failed))
+  if [ "$failed" -gt 0 ] || [ "$rc" -ne 0 ]; then
+    fail_stage "$name" $(( failed > 0 ? failed : 1 )) "ctest rc $rc"
+  fi
+}
+
+# junit_counts FILE: prints "passed failed" (a test case with a failure or an
+# error, teardown errors included, is failed; skipped cases count nowhere).
+junit_counts() {
+  "$PY" - "$1" <<'PYEOF'
+import sys, xml.etree.ElementTree as ET
+try:
+    root = ET.parse(sys.argv[1]).getroot()
+except Exception:
+    print("0 0 missing"); sys.exit(0)
+passed = failed = 0
+for case in root.iter("testcase"):
+    tags = {child.tag for child in case}
+    if tags & {"failure", "error"}:
+        failed += 1
+    elif "skipped" not in tags:
+        passed += 1
+for suite in root.iter("testsuite"):   # collection errors have no testcase
+    if not list(suite.iter("testcase")) and int(suite.get("errors", 0)):
+        failed += int(suite.get("errors", 0))
+print(passed, failed, "ok")
+PYEOF
+}
+
+# pytest_stage NAME LIMIT [env assignments...] -- PYTEST_ARGS...
+pytest_stage() {
+  local name=$1 limit=$2; shift 2
+  local envs=()
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do envs+=("$1"); shift; done
+  [ $# -gt 0 ] && shift
+  local xml="$LOGDIR/junit-$name.xml" rc
+  note "$name"
+  run_bounded "$limit" env "${envs[@]}" "${PYTEST[@]}" --junitxml="$xml" "$@"
+  rc=$?
+  local p f status
+  read -r p f status < <(junit_counts "$xml")
+  PASSED=$((PASSED + p))
+  if [ "$status" != ok ]; then
+    fail_stage "$name" 1 "pytest produced no report (rc $rc$([ $rc -eq 124 ] && echo ', timed out'))"
+  elif [ $((p + f)) -eq 0 ]; then
+    fail_stage "$name" 1 "no tests ran (rc $rc)"
+  elif [ "$f" -gt 0 ] || { [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ]; }; then
+    fail_stage "$name" $(( f > 0 ? f : 1 )) "pytest rc $rc"
+  fi
+}
+
+# --- setup -----------------------------------------------------------------
+note "setup"
+if ! run_bounded 600 ./scripts/setup.sh; then
+  fail_stage setup 1 "scripts/setup.sh failed"
+fi
+
+# --- main build, unit and integration tests ---------------------------------
+note "build (RelWithDebInfo, build/)"
+if build build -- -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
+  ctest_stage unit build
+  pytest_stage integration 240 RINGKV_BIN="$ROOT/build/ringkv-server" -- tests/integration
+  pytest_stage integration-epoll 240 RINGKV_BIN="$ROOT/build/ringkv-server" \
+    RINGKV_EXTRA_ARGS="--io-backend epoll" -- tests/integration
+else
+  fail_stage build 1 "RelWithDebInfo build failed (unit and integration stages not run)"
+  fail_stage unit 1 "not run"; fail_stage integration 1 "not run"; fail_stage integration-epoll 1 "not run"
+fi
+
+# --- sanitizers ---------------------------------------------------------------
+note "build (ASan+UBSan, build-asan/)"
+SAN_ENV=(ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1)
+if build build-asan -- -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRK_SANITIZE=ON; then
+  export "${SAN_ENV[@]}"
+  ctest_stage unit-asan build-asan
+  pytest_stage integration-asan-smoke 240 RINGKV_BIN="$ROOT/build-asan/ringkv-server" \
+    -- -m smoke tests/integration
+  unset ASAN_OPTIONS UBSAN_OPTIONS
+else
+  fail_stage build-asan 1 "sanitizer build failed"
+  fail_stage unit-asan 1 "not run"; fail_stage integration-asan-smoke 1 "not run"
+fi
+
+# --- fuzzing ------------------------------------------------------------------
+note "fuzz (libFuzzer resp_fuzz, 30 s)"
+if ! command -v clang >/dev/null 2>&1 || ! command -v clang++ >/dev/null 2>&1; then
+  fail_stage fuzz 1 "clang/clang++ not installed (apt-get install clang)"
+elif ! build build-fuzz resp_fuzz -- -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRK_FUZZ=ON \
+        -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++; then
+  fail_stage fuzz 1 "resp_fuzz did not build"
+else
+  corpus=build-fuzz/corpus
+  mkdir -p "$corpus"
+  seeds=()
+  [ -d tests/fuzz/corpus ] && seeds+=(tests/fuzz/corpus)
+  if run_bounded 90 env ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+       build-fuzz/resp_fuzz -max_total_time=30 -timeout=10 -rss_limit_mb=2048 \
+       -print_final_stats=1 -artifact_prefix=build-fuzz/ "$corpus" "${seeds[@]}" \
+       >"$LOGDIR/fuzz.log" 2>&1; then
+    tail -n 12 "$LOGDIR/fuzz.log"
+    PASSED=$((PASSED + 1))
+  else
+    tail -n 80 "$LOGDIR/fuzz.log"
+    fail_stage fuzz 1 "resp_fuzz found a problem (artifacts in build-fuzz/)"
+  fi
+fi
+
+note "done in $(( $(date +%s) - START_S ))s${FAILED_STAGES[*]:+; failed stages: ${FAILED_STAGES[*]}}"
+echo "$PASSED passed, $FAILED failed"
+[ "$FAILED" -eq 0 ]

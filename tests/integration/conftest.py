@@ -1,0 +1,484 @@
+"""Integration test harness for ringkv: starts the real server binary and
+hands tests clients to it.
+
+Fixtures
+  ringkv        module scope: one server (--shards 2, debug command on) on a
+                free loopback port in a temp dir.
+  r             function scope: redis.Redis client to `ringkv`, FLUSHALL first.
+  start_server  function scope factory: start_server(*args, config_file=None,
+                wait=True, **directives) -> Server; every server it started is
+                stopped (and checked for crashes) at teardown.
+
+Environment
+  RINGKV_BIN         server binary (default <repo>/build/ringkv-server)
+  RINGKV_EXTRA_ARGS  extra arguments for every server (shlex split), e.g.
+                     "--io-backend epoll"
+  RINGKV_CLI         redis-cli binary (default: redis-cli on PATH)
+
+Helpers importable from tests (`from conftest import ...`):
+  free_port(), Server, RespConn (raw-socket RESP2/RESP3 client), RespError,
+  key_slot(key), shard_of(key, nshards=2), keys_on_shard(shard, n, prefix, nshards=2).
+
+A server "crashed" when it exited non-zero / by a signal, or when its log holds
+a sanitizer report; that fails the teardown of whoever owned it. A test that
+ends a server on purpose (SHUTDOWN, DEBUG SEGFAULT) sets
+`server.expect_exit = True` (or calls server.stop(check=False)).
+"""
+
+import os
+import pathlib
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+import redis
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+DEFAULT_BIN = REPO / "build" / "ringkv-server"
+START_TIMEOUT_S = 10.0
+STOP_TIMEOUT_S = 5.0
+SANITIZER_MARKERS = (
+    "ERROR: AddressSanitizer",
+    "ERROR: LeakSanitizer",
+    "runtime error:",          # UBSan
+    "ERROR: ThreadSanitizer",
+    "WARNING: ThreadSanitizer",
+)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "smoke: fast core tests run by the sanitizer build")
+    config.addinivalue_line("markers", "slow: tests that take more than a second or two")
+
+
+def server_bin():
+    return pathlib.Path(os.environ.get("RINGKV_BIN", str(DEFAULT_BIN))).resolve()
+
+
+def cli_bin():
+    return os.environ.get("RINGKV_CLI") or shutil.which("redis-cli") or "redis-cli"
+
+
+def extra_args():
+    return shlex.split(os.environ.get("RINGKV_EXTRA_ARGS", ""))
+
+
+def free_port():
+    """A TCP port that was free on loopback a moment ago (and is not in the
+    range above 60000 that ephemeral outgoing connections use most)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        # the +10000 cluster bus port convention is unused here, but avoid
+        # ports whose neighbours tests may pick for a second server
+        if port < 55000:
+            return port
+    return port
+
+
+def directive_args(directives):
+    """{'proto_max_bulk_len': '1mb'} -> ['--proto-max-bulk-len', '1mb'].
+    A list/tuple value gives several arguments; True/False give yes/no."""
+    out = []
+    for name, value in directives.items():
+        out.append("--" + name.replace("_", "-"))
+        if isinstance(value, (list, tuple)):
+            out.extend(str(v) for v in value)
+        elif value is True:
+            out.append("yes")
+        elif value is False:
+            out.append("no")
+        else:
+            out.append(str(value))
+    return out
+
+
+def _crc16_xmodem(data):
+    crc = 0
+    for byte in data:
+        crc ^= byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
+            crc &= 0xFFFF
+    return crc
+
+
+def key_slot(key):
+    """Redis Cluster's slot of a key ({hashtag} honoured)."""
+    if isinstance(key, str):
+        key = key.encode()
+    start = key.find(b"{")
+    if start >= 0:
+        end = key.find(b"}", start + 1)
+        if end > start + 1:
+            key = key[start + 1:end]
+    return _crc16_xmodem(key) % 16384
+
+
+def shard_of(key, nshards=2):
+    """The shard owning `key` (slot mod shards, see DESIGN.md)."""
+    return key_slot(key) % nshards
+
+
+def keys_on_shard(shard, n, prefix="k", nshards=2):
+    """n distinct keys 'prefix:<i>' that all live on `shard`."""
+    out, i = [], 0
+    while len(out) < n:
+        key = "%s:%d" % (prefix, i)
+        if shard_of(key, nshards) == shard:
+            out.append(key)
+        i += 1
+    return out
+
+
+class RespError(Exception):
+    """An error reply read by RespConn (the message without the leading '-')."""
+
+
+class RespConn:
+    """A raw socket speaking RESP, for what redis-py 4.3 cannot do: RESP3,
+    inline commands, malformed input, not reading replies.
+
+    read() returns Python values: simple strings as str, bulk strings as
+    bytes, integers as int, arrays/sets/pushes as list, maps as dict (keys
+    decoded to str when they are bulk/simple strings), null as None,
+    doubles as float, booleans as bool. Errors are *returned* as RespError
+    instances (not raised) so tests can compare them; use .call() to raise.
+    """
+
+    def __init__(self, host, port, timeout=10.0):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = b""
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @staticmethod
+    def encode(*args):
+        parts = [b"*%d\r\n" % len(args)]
+        for a in args:
+            if isinstance(a, str):
+                a = a.encode()
+            elif isinstance(a, int):
+                a = str(a).encode()
+            parts.append(b"$%d\r\n%s\r\n" % (len(a), a))
+        return b"".join(parts)
+
+    def send_raw(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.sendall(data)
+
+    def send(self, *args):
+        self.send_raw(self.encode(*args))
+
+    def call(self, *args):
+        """Send one command, read its reply, raise RespError on an error reply."""
+        self.send(*args)
+        reply = self.read()
+        if isinstance(reply, RespError):
+            raise reply
+        return reply
+
+    def _fill(self):
+        chunk = self.sock.recv(1 << 16)
+        if not chunk:
+            raise ConnectionError("connection closed by server")
+        self.buf += chunk
+
+    def _line(self):
+        while True:
+            i = self.buf.find(b"\r\n")
+            if i >= 0:
+                line, self.buf = self.buf[:i], self.buf[i + 2:]
+                return line
+            self._fill()
+
+    def _exact(self, n):
+        while len(self.buf) < n + 2:
+            self._fill()
+        data, self.buf = self.buf[:n], self.buf[n + 2:]
+        return data
+
+    def read_line(self):
+        """One raw line without CRLF (as bytes)."""
+        return self._line()
+
+    def read(self):
+        line = self._line()
+        if not line:
+            raise ValueError("empty RESP line")
+        kind, rest = line[:1], line[1:]
+        if kind == b"+":
+            return rest.decode()
+        if kind == b"-":
+            return RespError(rest.decode())
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            n = int(rest)
+            return None if n < 0 else self._exact(n)
+        if kind in (b"*", b"~", b">"):
+            n = int(rest)
+            return None if n < 0 else [self.read() for _ in range(n)]
+        if kind == b"%":
+            out = {}
+            for _ in range(int(rest)):
+                k = self.read()
+                if isinstance(k, bytes):
+                    k = k.decode(errors="replace")
+                out[k] = self.read()
+            return out
+        if kind == b"|":  # attribute: skip it, return the value that follows
+            for _ in range(int(rest)):
+                self.read()
+                self.read()
+            return self.read()
+        if kind == b"_":
+            return None
+        if kind == b",":
+            return float(rest)
+        if kind == b"#":
+            return rest == b"t"
+        if kind == b"(":
+            return int(rest)
+        if kind in (b"=", b"!"):
+            data = self._exact(int(rest))
+            return RespError(data.decode()) if kind == b"!" else data
+        raise ValueError("unknown RESP type byte %r in %r" % (kind, line))
+
+    def is_closed(self, timeout=2.0):
+        """True when the server closed the connection within `timeout`
+        (pending reply bytes are drained and ignored)."""
+        self.sock.settimeout(timeout)
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                chunk = self.sock.recv(1 << 16)
+                if not chunk:
+                    return True
+                self.buf += chunk
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+        except socket.timeout:
+            return False
+        return False
+
+
+class Server:
+    """One ringkv-server process. Arguments: `args` go first after the
+    optional config file, then the harness defaults, then directives."""
+
+    def __init__(self, workdir, args=(), directives=None, config_file=None,
+                 binary=None, port=None):
+        self.dir = pathlib.Path(workdir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.host = "127.0.0.1"
+        self.port = port or free_port()
+        self.binary = pathlib.Path(binary) if binary else server_bin()
+        self.log_path = self.dir / "server.log"
+        self.args = list(args)
+        self.directives = dict(directives or {})
+        self.config_file = self._config_path(config_file)
+        self.proc = None
+        self.expect_exit = False
+        self._log_fh = None
+
+    def _config_path(self, config_file):
+        if config_file is None:
+            return None
+        text = str(config_file)
+        if "\n" in text or not os.path.exists(text):
+            # given as content: write it next to the data
+            path = self.dir / "ringkv.conf"
+            path.write_text(text if text.endswith("\n") else text + "\n")
+            return path
+        return pathlib.Path(text).resolve()
+
+    def command_line(self):
+        cmd = [str(self.binary)]
+        if self.config_file is not None:
+            cmd.append(str(self.config_file))
+        given = {k.replace("_", "-") for k in self.directives}
+        defaults = {
+            "port": str(self.port),
+            "bind": "127.0.0.1",
+            "dir": str(self.dir),
+            "shards": "2",
+            "enable-debug-command": "yes",
+        }
+        for name, value in defaults.items():
+            if name not in given:
+                cmd += ["--" + name, value]
+        cmd += self.args
+        cmd += directive_args(self.directives)
+        cmd += extra_args()
+        return cmd
+
+    def start(self, wait=True):
+        if not self.binary.exists():
+            pytest.fail("server binary %s does not exist (build it, or set RINGKV_BIN)"
+                        % self.binary, pytrace=False)
+        self.expect_exit = False
+        self._log_fh = open(self.log_path, "ab")
+        self._log_fh.write(("### %s\n" % " ".join(shlex.quote(a) for a in self.command_line())).encode())
+        self._log_fh.flush()
+        self.proc = subprocess.Popen(
+            self.command_line(), cwd=str(self.dir), stdin=subprocess.DEVNULL,
+            stdout=self._log_fh, stderr=subprocess.STDOUT, start_new_session=True)
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout=START_TIMEOUT_S):
+        """Wait until PING answers (+PONG, or NOAUTH when a password is set)."""
+        deadline = time.monotonic() + timeout
+        last_err = None
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail("ringkv-server exited with code %s during start-up:\n%s"
+                            % (self.proc.returncode, self.log_text()[-6000:]), pytrace=False)
+            try:
+                with socket.create_connection((self.host, self.port), timeout=1.0) as s:
+                    s.sendall(b"*1\r\n$4\r\nPING\r\n")
+                    s.settimeout(2.0)
+                    reply = s.recv(256)
+                    if reply.startswith(b"+PONG") or reply.startswith(b"-NOAUTH"):
+                        return
+                    last_err = "unexpected reply %r" % reply
+            except OSError as e:
+                last_err = e
+            time.sleep(0.02)
+        self.kill()
+        pytest.fail("ringkv-server did not answer PING within %.0fs (%s); log:\n%s"
+                    % (timeout, last_err, self.log_text()[-6000:]), pytrace=False)
+
+    def is_running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_text(self):
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def kill(self):
+        if self.is_running():
+            try:
+                os.kill(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+        self._close_log()
+
+    def _close_log(self):
+        if self._log_fh is not None:
+            self._log_fh.close()
+            self._log_fh = None
+
+    def stop(self, check=True):
+        """SIGTERM, then SIGKILL after 5 s. Returns a problem description or
+        None; with check=True a problem fails the caller."""
+        if self.proc is None:
+            return None
+        problem = None
+        if self.is_running():
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+                problem = "did not exit within %.0fs of SIGTERM (killed)" % STOP_TIMEOUT_S
+        self._close_log()
+        code = self.proc.returncode
+        if problem is None and code != 0 and not self.expect_exit:
+            problem = ("exited with code %d" % code) if code > 0 else \
+                      ("died from signal %d" % -code)
+        log = self.log_text()
+        for marker in SANITIZER_MARKERS:
+            if marker in log:
+                problem = (problem + "; " if problem else "") + "sanitizer report in log"
+                break
+        if problem and check:
+            pytest.fail("ringkv-server on port %d %s; log tail:\n%s"
+                        % (self.port, problem, log[-8000:]), pytrace=False)
+        return problem
+
+    def restart(self, wait=True):
+        """Stop (checked) and start again with the same port, dir and args."""
+        self.stop()
+        return self.start(wait=wait)
+
+    def client(self, **kw):
+        kw.setdefault("socket_timeout", 10)
+        return redis.Redis(host=self.host, port=self.port, **kw)
+
+    def raw(self, timeout=10.0):
+        return RespConn(self.host, self.port, timeout=timeout)
+
+    def cli(self, *args, input=None, timeout=30):
+        """Run redis-cli -h host -p port ARGS; returns its stdout (str)."""
+        cmd = [cli_bin(), "-h", self.host, "-p", str(self.port)] + [str(a) for a in args]
+        if isinstance(input, str):
+            input = input.encode()
+        res = subprocess.run(cmd, input=input, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, timeout=timeout)
+        return res.stdout.decode(errors="replace")
+
+    def __repr__(self):
+        return "<ringkv-server port=%d dir=%s>" % (self.port, self.dir)
+
+
+@pytest.fixture(scope="module")
+def ringkv(tmp_path_factory):
+    server = Server(tmp_path_factory.mktemp("ringkv"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def r(ringkv):
+    if not ringkv.is_running():
+        pytest.fail("the module's ringkv-server is no longer running; log tail:\n%s"
+                    % ringkv.log_text()[-6000:], pytrace=False)
+    client = ringkv.client()
+    client.flushall()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def start_server(tmp_path_factory):
+    started = []
+
+    def start(*args, config_file=None, wait=True, **directives):
+        server = Server(tmp_path_factory.mktemp("ringkv-extra"), args=args,
+                        directives=directives, config_file=config_file)
+        started.append(server)
+        return server.start(wait=wait)
+
+    yield start
+    problems = []
+    for server in started:
+        problem = server.stop(check=False)
+        if problem:
+            problems.append("%r %s; log tail:\n%s" % (server, problem, server.log_text()[-6000:]))
+    if problems:
+        pytest.fail("\n\n".join(problems), pytrace=False)

@@ -1,0 +1,415 @@
+// Unit tests for core/config.c and core/log.c: parsing, quoting, units,
+// errors with line numbers, CONFIG GET/SET, glob matching, rewrite.
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+extern "C" {
+#include "core/config.h"
+#include "core/log.h"
+#include "io/loop.h"
+}
+
+namespace {
+
+// A temp dir that restores the working directory (config_load may chdir).
+class ConfigTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        char tmpl[] = "/tmp/rk_cfgtest_XXXXXX";
+        ASSERT_NE(mkdtemp(tmpl), nullptr);
+        dir_ = tmpl;
+        char *cwd = getcwd(nullptr, 0);
+        ASSERT_NE(cwd, nullptr);
+        cwd_ = cwd;
+        free(cwd);
+        config_init_defaults(&cfg_);
+    }
+    void TearDown() override {
+        config_free(&cfg_);
+        ASSERT_EQ(chdir(cwd_.c_str()), 0);
+        std::string cmd = "rm -rf '" + dir_ + "'";
+        ASSERT_EQ(system(cmd.c_str()), 0);
+    }
+    std::string write(const std::string &name, const std::string &text) {
+        std::string path = dir_ + "/" + name;
+        std::ofstream(path) << text;
+        return path;
+    }
+    static std::string slurp(const std::string &path) {
+        std::ifstream in(path);
+        std::stringstream ss;
+        ss << in.rdbuf();
+        return ss.str();
+    }
+    int load(const std::string &text, std::vector<std::string> args = {}) {
+        std::string path = write("t.conf", text);
+        return load_path(path.c_str(), args);
+    }
+    int load_path(const char *path, std::vector<std::string> args) {
+        std::vector<char *> argv;
+        for (auto &a : args) argv.push_back(const_cast<char *>(a.c_str()));
+        return config_load(&cfg_, path, (int)argv.size(), argv.data(), err_, sizeof err_);
+    }
+    std::map<std::string, std::string> get(const char *pattern) {
+        std::map<std::string, std::string> out;
+        config_get(&cfg_, pattern, [](void *ud, const char *n, const char *v) {
+            (*static_cast<std::map<std::string, std::string> *>(ud))[n] = v;
+        }, &out);
+        return out;
+    }
+    std::string get1(const char *name) { return get(name)[name]; }
+
+    rk_config cfg_;
+    char err_[1024] = "";
+    std::string dir_, cwd_;
+};
+
+TEST_F(ConfigTest, Defaults) {
+    EXPECT_EQ(cfg_.port, 6379);
+    EXPECT_EQ(get1("bind"), "* -::*");
+    EXPECT_EQ(get1("protected-mode"), "yes");
+    EXPECT_EQ(get1("requirepass"), "");
+    EXPECT_EQ(get1("logfile"), "");
+    EXPECT_EQ(get1("loglevel"), "notice");
+    EXPECT_EQ(get1("databases"), "16");
+    EXPECT_EQ(get1("maxclients"), "10000");
+    EXPECT_EQ(get1("tcp-backlog"), "511");
+    EXPECT_EQ(get1("hz"), "10");
+    EXPECT_EQ(get1("proto-max-bulk-len"), "536870912");
+    EXPECT_EQ(get1("client-query-buffer-limit"), "1073741824");
+    EXPECT_EQ(get1("client-output-buffer-limit"),
+              "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60");
+    EXPECT_EQ(get1("enable-debug-command"), "no");
+    EXPECT_EQ(get1("io-backend"), "auto");
+    EXPECT_GE(cfg_.shards, 1);
+    EXPECT_LE(cfg_.shards, 64);
+}
+
+TEST_F(ConfigTest, ParsesFileCommentsBlankLinesAndCase) {
+    ASSERT_EQ(load("# comment\n\n   \nPORT 7000\n  Hz 20  \r\nloglevel WARNING\n"
+                   "protected-mode no\nenable-debug-command local\nio-backend epoll\nshards 3\n"), 0)
+        << err_;
+    EXPECT_EQ(cfg_.port, 7000);
+    EXPECT_EQ(cfg_.hz, 20);
+    EXPECT_EQ(cfg_.loglevel, LL_WARNING);
+    EXPECT_EQ(cfg_.protected_mode, 0);
+    EXPECT_EQ(cfg_.enable_debug_command, DEBUGCMD_LOCAL);
+    EXPECT_EQ(cfg_.io_backend, RK_BACKEND_EPOLL);
+    EXPECT_EQ(cfg_.shards, 3);
+    EXPECT_NE(cfg_.config_file, nullptr);
+}
+
+TEST_F(ConfigTest, Quoting) {
+    ASSERT_EQ(load("requirepass \"a b\\tc\\x41\\\"\"\n"), 0) << err_;
+    EXPECT_STREQ(cfg_.requirepass, "a b\tcA\"");
+    ASSERT_EQ(load("requirepass 'it\\'s'\n"), 0) << err_;
+    EXPECT_STREQ(cfg_.requirepass, "it's");
+    ASSERT_EQ(load("requirepass ab\"c d\"\n"), 0) << err_;  // quotes may start mid-token
+    EXPECT_STREQ(cfg_.requirepass, "abc d");
+    ASSERT_EQ(load("requirepass \"\"\n"), 0) << err_;
+    EXPECT_EQ(cfg_.requirepass, nullptr);
+}
+
+TEST_F(ConfigTest, UnbalancedQuotes) {
+    EXPECT_EQ(load("port 1\nrequirepass \"abc\n"), -1);
+    EXPECT_NE(strstr(err_, "at line 2\n>>> 'requirepass \"abc'\nUnbalanced quotes in configuration line"),
+              nullptr) << err_;
+    EXPECT_EQ(load("requirepass \"abc\"x\n"), -1);  // closing quote must end the token
+}
+
+TEST_F(ConfigTest, MemoryUnits) {
+    ASSERT_EQ(load("proto-max-bulk-len 2mb\nclient-query-buffer-limit 1GB\n"), 0) << err_;
+    EXPECT_EQ(cfg_.proto_max_bulk_len, 2LL << 20);
+    EXPECT_EQ(cfg_.client_query_buffer_limit, 1LL << 30);
+    ASSERT_EQ(load("proto-max-bulk-len 2000k\n"), 0) << err_;
+    EXPECT_EQ(cfg_.proto_max_bulk_len, 2000000);
+    ASSERT_EQ(load("proto-max-bulk-len 1m\n"), -1);  // 1,000,000 < 1mb
+    EXPECT_NE(strstr(err_, "argument must be between 1048576 and 9223372036854775807 inclusive"), nullptr);
+    ASSERT_EQ(load("proto-max-bulk-len 12x\n"), -1);
+    EXPECT_NE(strstr(err_, "argument must be a memory value"), nullptr);
+    ASSERT_EQ(load("proto-max-bulk-len 1gb\n"), 0);
+    EXPECT_EQ(get1("proto-max-bulk-len"), "1073741824");
+}
+
+TEST_F(ConfigTest, ErrorsNameLineAndDirective) {
+    EXPECT_EQ(load("# hi\nport 99999\n"), -1);
+    EXPECT_STREQ(err_,
+                 "*** FATAL CONFIG FILE ERROR (Redis 7.0.15) ***\n"
+                 "Reading the configuration file, at line 2\n"
+                 ">>> 'port 99999'\n"
+                 "argument must be between 0 and 65535 inclusive");
+    EXPECT_EQ(load("prot 1\n"), -1);
+    EXPECT_NE(strstr(err_, "at line 1\n>>> 'prot 1'\nBad directive or wrong number of arguments"), nullptr);
+    EXPECT_EQ(load("port 1 2\n"), -1);
+    EXPECT_NE(strstr(err_, "wrong number of arguments"), nullptr);
+    EXPECT_EQ(load("daemonize maybe\n"), -1);
+    EXPECT_NE(strstr(err_, "argument must be 'yes' or 'no'"), nullptr);
+    EXPECT_EQ(load("loglevel loud\n"), -1);
+    EXPECT_NE(strstr(err_, "argument(s) must be one of the following: debug, verbose, notice, warning, nothing"),
+              nullptr);
+    EXPECT_EQ(load("hz abc\n"), -1);
+    EXPECT_NE(strstr(err_, "argument couldn't be parsed into an integer"), nullptr);
+    EXPECT_EQ(load("shards 65\n"), -1);
+    EXPECT_EQ(load("databases 0\n"), -1);
+    EXPECT_EQ(load("dir /nonexistent/rk\n"), -1);
+    EXPECT_NE(strstr(err_, ">>> 'dir /nonexistent/rk'\nNo such file or directory"), nullptr) << err_;
+}
+
+TEST_F(ConfigTest, ArgvActsAsLinesAfterFile) {
+    // Redis: file, then a newline, then the options: "port 7000\n" + "\n" + ... -> line 3
+    EXPECT_EQ(load("port 7000\n", {"--port", "99999"}), -1);
+    EXPECT_STREQ(err_,
+                 "*** FATAL CONFIG FILE ERROR (Redis 7.0.15) ***\n"
+                 "Reading the configuration file, at line 3\n"
+                 ">>> 'port \"99999\"'\n"
+                 "argument must be between 0 and 65535 inclusive");
+    ASSERT_EQ(load("port 7000\n", {"--port", "7001", "--loglevel", "debug", "--bind", "127.0.0.1", "::1"}), 0)
+        << err_;
+    EXPECT_EQ(cfg_.port, 7001);
+    EXPECT_EQ(cfg_.loglevel, LL_DEBUG);
+    EXPECT_EQ(get1("bind"), "127.0.0.1 ::1");
+    // Without a file; one argument holding several values is split.
+    ASSERT_EQ(load_path(nullptr, {"--bind", "1.2.3.4 -::1", "--client-output-buffer-limit",
+                                  "normal 1mb 2mb 3 pubsub 1 2 3"}), 0) << err_;
+    EXPECT_EQ(get1("bind"), "1.2.3.4 -::1");
+    EXPECT_EQ(get1("client-output-buffer-limit"),
+              "normal 1048576 2097152 3 slave 268435456 67108864 60 pubsub 1 2 3");
+    EXPECT_EQ(load_path(nullptr, {"--foo", "bar"}), -1);
+    EXPECT_NE(strstr(err_, "at line 2\n>>> 'foo \"bar\"'\nBad directive"), nullptr) << err_;
+}
+
+TEST_F(ConfigTest, Include) {
+    write("inc.conf", "hz 33\n\nport 99999\n");
+    std::string inc = dir_ + "/inc.conf";
+    ASSERT_EQ(load("port 1\ninclude " + inc + "\n"), -1);
+    EXPECT_NE(strstr(err_, "at line 3\n>>> 'port 99999'"), nullptr) << err_;
+    write("inc.conf", "hz 33\n");
+    ASSERT_EQ(load("port 1\ninclude " + inc + "\n"), 0) << err_;
+    EXPECT_EQ(cfg_.hz, 33);
+}
+
+TEST_F(ConfigTest, DirChdirsAndLogfileIsChecked) {
+    ASSERT_EQ(load("dir " + dir_ + "\nlogfile rk.log\n"), 0) << err_;
+    char *real = realpath(dir_.c_str(), nullptr);
+    EXPECT_STREQ(cfg_.dir, real);
+    free(real);
+    EXPECT_EQ(access((dir_ + "/rk.log").c_str(), F_OK), 0);
+    EXPECT_EQ(load("logfile /nonexistent/rk.log\n"), -1);
+    EXPECT_STREQ(err_, "*** FATAL CONFIG FILE ERROR (Redis 7.0.15) ***\n"
+                       "Can't open the log file: No such file or directory");
+}
+
+TEST_F(ConfigTest, HzIsClamped) {
+    ASSERT_EQ(load("hz 0\n"), 0);
+    EXPECT_EQ(cfg_.hz, 1);
+    ASSERT_EQ(config_apply_set(&cfg_, "hz", "1000", err_, sizeof err_), 0);
+    EXPECT_EQ(get1("hz"), "500");
+}
+
+TEST_F(ConfigTest, ClientOutputBufferLimit) {
+    ASSERT_EQ(load("client-output-buffer-limit replica 1gb 512mb 30 pubsub 0 0 0\n"), 0) << err_;
+    EXPECT_EQ(cfg_.obuf_limits[CLIENT_CLASS_REPLICA].hard_bytes, 1LL << 30);
+    EXPECT_EQ(cfg_.obuf_limits[CLIENT_CLASS_PUBSUB].soft_seconds, 0);
+    EXPECT_EQ(load("client-output-buffer-limit master 1 1 1\n"), -1);
+    EXPECT_NE(strstr(err_, "Invalid client class specified in buffer limit configuration."), nullptr);
+    EXPECT_EQ(load("client-output-buffer-limit normal 1 1\n"), -1);
+    EXPECT_NE(strstr(err_, "Wrong number of arguments in buffer limit configuration."), nullptr);
+    EXPECT_EQ(load("client-output-buffer-limit normal x 1 1\n"), -1);
+    EXPECT_NE(strstr(err_, "Error in hard, soft or soft_seconds setting in buffer limit configuration."),
+              nullptr);
+}
+
+TEST_F(ConfigTest, GetGlob) {
+    auto all = get("*");
+    EXPECT_EQ(all.size(), 23u);
+    auto some = get("SLOWLOG-*");
+    EXPECT_EQ(some.size(), 2u);
+    EXPECT_EQ(some["slowlog-max-len"], "128");
+    EXPECT_EQ(get("nosuch").size(), 0u);
+}
+
+TEST_F(ConfigTest, SetErrorsMatchRedis) {
+    EXPECT_EQ(config_check_set(&cfg_, "hz", "abc", err_, sizeof err_), -1);
+    EXPECT_STREQ(err_, "ERR CONFIG SET failed (possibly related to argument 'hz') - "
+                       "argument couldn't be parsed into an integer");
+    EXPECT_EQ(config_check_set(&cfg_, "foo", "1", err_, sizeof err_), -1);
+    EXPECT_STREQ(err_, "ERR Unknown option or number of arguments for CONFIG SET - 'foo'");
+    EXPECT_EQ(config_check_set(&cfg_, "port", "7000", err_, sizeof err_), -1);
+    EXPECT_STREQ(err_, "ERR CONFIG SET failed (possibly related to argument 'port') - can't set immutable config");
+    EXPECT_EQ(config_check_set(&cfg_, "dir", "/tmp", err_, sizeof err_), -1);
+    EXPECT_STREQ(err_, "ERR CONFIG SET failed (possibly related to argument 'dir') - can't set protected config");
+    EXPECT_EQ(config_check_set(&cfg_, "maxclients", "0", err_, sizeof err_), -1);
+    EXPECT_STREQ(err_, "ERR CONFIG SET failed (possibly related to argument 'maxclients') - "
+                       "argument must be between 1 and 4294967295 inclusive");
+    EXPECT_FALSE(config_is_mutable("daemonize"));
+    EXPECT_FALSE(config_is_mutable("shards"));
+    EXPECT_TRUE(config_is_mutable("MAXCLIENTS"));
+}
+
+TEST_F(ConfigTest, CheckChangesNothingApplyChanges) {
+    ASSERT_EQ(config_check_set(&cfg_, "maxclients", "5", err_, sizeof err_), 0);
+    EXPECT_EQ(cfg_.maxclients, 10000);
+    ASSERT_EQ(config_apply_set(&cfg_, "MaxClients", "5", err_, sizeof err_), 0);
+    EXPECT_EQ(cfg_.maxclients, 5);
+    ASSERT_EQ(config_apply_set(&cfg_, "client-output-buffer-limit", "normal 1mb 2mb 3", err_, sizeof err_), 0);
+    EXPECT_EQ(get1("client-output-buffer-limit"),
+              "normal 1048576 2097152 3 slave 268435456 67108864 60 pubsub 33554432 8388608 60");
+    EXPECT_EQ(config_apply_set(&cfg_, "client-output-buffer-limit", "normal 1 2 3 slave 1 2", err_, sizeof err_),
+              -1);
+    EXPECT_EQ(cfg_.obuf_limits[CLIENT_CLASS_NORMAL].hard_bytes, 1LL << 20);  // unchanged by the failure
+    ASSERT_EQ(config_apply_set(&cfg_, "requirepass", "secret", err_, sizeof err_), 0);
+    EXPECT_STREQ(cfg_.requirepass, "secret");
+    ASSERT_EQ(config_apply_set(&cfg_, "requirepass", "", err_, sizeof err_), 0);
+    EXPECT_EQ(cfg_.requirepass, nullptr);
+
+    rk_config copy;
+    ASSERT_EQ(config_copy(&copy, &cfg_), 0);
+    EXPECT_EQ(copy.maxclients, 5);
+    EXPECT_STREQ(copy.bind[0], "*");
+    EXPECT_NE(copy.bind[0], cfg_.bind[0]);
+    config_free(&copy);
+}
+
+TEST(GlobMatch, RedisSemantics) {
+    auto m = [](const char *p, const char *s, int nocase = 0) {
+        return glob_match(p, strlen(p), s, strlen(s), nocase);
+    };
+    EXPECT_TRUE(m("*", ""));
+    EXPECT_TRUE(m("*", "anything"));
+    EXPECT_TRUE(m("h?llo", "hello"));
+    EXPECT_FALSE(m("h?llo", "hllo"));
+    EXPECT_TRUE(m("h*llo", "heeeello"));
+    EXPECT_TRUE(m("h[ae]llo", "hallo"));
+    EXPECT_FALSE(m("h[ae]llo", "hillo"));
+    EXPECT_TRUE(m("h[^e]llo", "hallo"));
+    EXPECT_FALSE(m("h[^e]llo", "hello"));
+    EXPECT_TRUE(m("h[a-b]llo", "hbllo"));
+    EXPECT_TRUE(m("h[b-a]llo", "hallo"));  // reversed range
+    EXPECT_FALSE(m("h[a-b]llo", "hcllo"));
+    EXPECT_TRUE(m("h\\*llo", "h*llo"));
+    EXPECT_FALSE(m("h\\*llo", "hello"));
+    EXPECT_TRUE(m("[\\]]", "]"));
+    EXPECT_FALSE(m("a[", "a["));  // unterminated class matches nothing (as Redis)
+    EXPECT_TRUE(m("a[b", "ab"));
+    EXPECT_FALSE(m("HELLO", "hello"));
+    EXPECT_TRUE(m("HELLO", "hello", 1));
+    EXPECT_TRUE(m("[A-C]x", "bx", 1));
+    EXPECT_TRUE(m("*a*b*c", "xxaxxbxxc"));
+    EXPECT_FALSE(m("*a*b*c", "xxaxxbxx"));
+    EXPECT_TRUE(m("a**", "a"));
+    EXPECT_FALSE(m("a?", "a"));
+    // Many stars against a long non-matching string stays fast.
+    std::string longs(5000, 'a');
+    EXPECT_FALSE(m("*a*a*a*a*a*a*a*a*a*a*a*b", longs.c_str()));
+}
+
+class RewriteTest : public ConfigTest {};
+
+TEST_F(RewriteTest, KeepsCommentsReplacesInPlaceAppendsRest) {
+    std::string path = write("r.conf",
+                             "# top comment\nport 7781\n\n# middle\nhz 10\nloglevel notice\nhz 20\n"
+                             "unknown-thing 1 2\n");
+    // The unknown line makes loading fail; build the state by hand instead.
+    std::string good = write("g.conf", "# top comment\nport 7781\n\n# middle\nhz 10\nloglevel notice\nhz 20\n");
+    ASSERT_EQ(load_path(good.c_str(), {}), 0) << err_;
+    free(cfg_.config_file);
+    cfg_.config_file = strdup(path.c_str());
+    ASSERT_EQ(config_apply_set(&cfg_, "hz", "50", err_, sizeof err_), 0);
+    ASSERT_EQ(config_apply_set(&cfg_, "timeout", "5", err_, sizeof err_), 0);
+    ASSERT_EQ(config_apply_set(&cfg_, "requirepass", "a b", err_, sizeof err_), 0);
+    ASSERT_EQ(config_apply_set(&cfg_, "client-output-buffer-limit", "normal 1mb 2mb 3", err_, sizeof err_), 0);
+    ASSERT_EQ(config_rewrite(&cfg_, err_, sizeof err_), 0) << err_;
+    std::string out = slurp(path);
+    std::string expect_head =
+        "# top comment\nport 7781\n\n# middle\nhz 50\nloglevel notice\n\nunknown-thing 1 2\n\n"
+        "# Generated by CONFIG REWRITE\n";
+    EXPECT_EQ(out.substr(0, expect_head.size()), expect_head) << out;
+    EXPECT_NE(out.find("\nrequirepass \"a b\"\n"), std::string::npos) << out;
+    EXPECT_NE(out.find("\ntimeout 5\n"), std::string::npos) << out;
+    EXPECT_NE(out.find("\ndir \""), std::string::npos) << out;
+    EXPECT_NE(out.find("\nclient-output-buffer-limit normal 1mb 2mb 3\n"), std::string::npos) << out;
+    EXPECT_EQ(out.find("replica"), std::string::npos) << out;  // default classes are not written
+    EXPECT_EQ(out.find("databases"), std::string::npos) << out; // defaults are not written
+
+    // The rewritten file loads back to the same values, and rewriting is stable.
+    config_free(&cfg_);
+    config_init_defaults(&cfg_);
+    std::string text = out;
+    text.erase(text.find("unknown-thing 1 2\n"), strlen("unknown-thing 1 2\n"));
+    std::string path2 = write("r2.conf", text);
+    ASSERT_EQ(load_path(path2.c_str(), {}), 0) << err_;
+    EXPECT_EQ(cfg_.hz, 50);
+    EXPECT_EQ(cfg_.timeout, 5);
+    EXPECT_STREQ(cfg_.requirepass, "a b");
+    EXPECT_EQ(cfg_.obuf_limits[CLIENT_CLASS_NORMAL].soft_seconds, 3);
+    ASSERT_EQ(config_rewrite(&cfg_, err_, sizeof err_), 0) << err_;
+    std::string once = slurp(path2);
+    ASSERT_EQ(config_rewrite(&cfg_, err_, sizeof err_), 0) << err_;
+    EXPECT_EQ(slurp(path2), once);
+    EXPECT_EQ(once.find("replica"), std::string::npos) << once;
+
+    // Back to defaults: in-file lines keep their place with default values,
+    // and a requirepass set back to none disappears.
+    ASSERT_EQ(config_apply_set(&cfg_, "requirepass", "", err_, sizeof err_), 0);
+    ASSERT_EQ(config_apply_set(&cfg_, "hz", "10", err_, sizeof err_), 0);
+    ASSERT_EQ(config_rewrite(&cfg_, err_, sizeof err_), 0) << err_;
+    std::string back = slurp(path2);
+    EXPECT_NE(back.find("# middle\nhz 10\n"), std::string::npos) << back;
+    EXPECT_EQ(back.find("requirepass"), std::string::npos) << back;
+}
+
+TEST_F(RewriteTest, NoConfigFile) {
+    EXPECT_EQ(config_rewrite(&cfg_, err_, sizeof err_), -1);
+    EXPECT_STREQ(err_, "ERR The server is running without a config file");
+}
+
+TEST(Log, FormatAndLevels) {
+    char path[] = "/tmp/rk_logtest_XXXXXX";
+    int fd = mkstemp(path);
+    ASSERT_GE(fd, 0);
+    close(fd);
+    log_init(path, LL_NOTICE);
+    rk_log(LL_DEBUG, "hidden %d", 1);
+    rk_log(LL_NOTICE, "shown %d", 2);
+    rk_log(LL_WARNING, "warn");
+    log_set_level(LL_DEBUG);
+    rk_log(LL_DEBUG, "dbg");
+    rk_log(LL_VERBOSE, "verb");
+    log_set_level(LL_NOTHING);
+    rk_log(LL_WARNING, "never");
+    log_raw_fd_write("raw\n");
+    std::ifstream in(path);
+    std::vector<std::string> lines;
+    for (std::string l; std::getline(in, l);) lines.push_back(l);
+    ASSERT_EQ(lines.size(), 5u);
+    std::string pid = std::to_string(getpid());
+    // "<pid>:M dd Mon yyyy HH:MM:SS.mmm * shown 2"
+    const std::string &l = lines[0];
+    ASSERT_EQ(l.substr(0, pid.size() + 3), pid + ":M ");
+    std::string rest = l.substr(pid.size() + 3);
+    ASSERT_GE(rest.size(), 24u);
+    EXPECT_EQ(rest[2], ' ');
+    EXPECT_EQ(rest[6], ' ');
+    EXPECT_EQ(rest[11], ' ');
+    EXPECT_EQ(rest[14], ':');
+    EXPECT_EQ(rest[17], ':');
+    EXPECT_EQ(rest[20], '.');
+    EXPECT_EQ(rest.substr(24), " * shown 2");
+    EXPECT_NE(lines[1].find(" # warn"), std::string::npos);
+    EXPECT_NE(lines[2].find(" . dbg"), std::string::npos);
+    EXPECT_NE(lines[3].find(" - verb"), std::string::npos);
+    EXPECT_EQ(lines[4], "raw");
+    log_init("", LL_NOTICE);  // back to stdout for other tests
+    unlink(path);
+}
+
+}  // namespace
