@@ -58,15 +58,22 @@ static inline int injected_failure(void)
     return 0;
 }
 
-size_t rk_usable_size(const void *p)
+/* Non-const on purpose: gcc assumes a const pointer argument reads the
+ * (still uninitialised) block and warns. */
+static size_t block_size(void *p)
 {
     if (!p)
         return 0;
 #ifdef RK_NO_MIMALLOC
-    return malloc_usable_size((void *)p);
+    return malloc_usable_size(p);
 #else
     return mi_usable_size(p);
 #endif
+}
+
+size_t rk_usable_size(const void *p)
+{
+    return block_size((void *)p);
 }
 
 static void *raw_malloc(size_t n)
@@ -130,7 +137,7 @@ void *rk_malloc(size_t n)
         return NULL;
     void *p = raw_malloc(n);
     if (p)
-        account((int64_t)rk_usable_size(p));
+        account((int64_t)block_size(p));
     return p;
 }
 
@@ -140,7 +147,7 @@ void *rk_calloc(size_t n)
         return NULL;
     void *p = raw_zalloc(n);
     if (p)
-        account((int64_t)rk_usable_size(p));
+        account((int64_t)block_size(p));
     return p;
 }
 
@@ -151,11 +158,11 @@ void *rk_realloc(void *p, size_t n)
     /* glibc's realloc(p, 0) frees p; keep "returns a live block" semantics. */
     if (n == 0)
         n = 1;
-    size_t old_size = rk_usable_size(p);
+    size_t old_size = block_size(p);
     void *q = raw_realloc(p, n);
     if (!q)
         return NULL; /* p is still valid and still counted */
-    account((int64_t)rk_usable_size(q) - (int64_t)old_size);
+    account((int64_t)block_size(q) - (int64_t)old_size);
     return q;
 }
 
@@ -163,7 +170,7 @@ void rk_free(void *p)
 {
     if (!p)
         return;
-    account(-(int64_t)rk_usable_size(p));
+    account(-(int64_t)block_size(p));
     raw_free(p);
 }
 

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "core/alloc.h"
 #include "core/client.h"
@@ -97,6 +98,13 @@ rk_buf *client_reply_buf(rk_client *c) {
 
 /* ---- Life cycle ----------------------------------------------------- */
 
+/* Like Redis, a refused connection gets one best-effort write of the
+ * reason before the loop closes it; a full socket buffer just loses it. */
+static void refuse_connection(rk_conn *conn, const char *msg, size_t len) {
+    ssize_t n = send(rk_conn_fd(conn), msg, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)n;
+}
+
 void *client_on_accept(void *ud, rk_conn *conn) {
     rk_shard *s = ud;
     s->stats.total_connections_received++;
@@ -104,15 +112,13 @@ void *client_on_accept(void *ud, rk_conn *conn) {
     for (int i = 0; i < g_nshards; i++) total_clients += g_shards[i]->nclients; /* stat read, approximate by design */
     if ((long long)total_clients >= s->cfg.maxclients) {
         s->stats.rejected_connections++;
-        rk_buf_append_str(rk_conn_out(conn), "-ERR max number of clients reached\r\n");
-        rk_conn_close(conn, 1);
+        refuse_connection(conn, "-ERR max number of clients reached\r\n", 37);
         return NULL;
     }
     if (s->cfg.protected_mode && s->cfg.requirepass == NULL && !rk_conn_peer_is_local(conn)) {
         rk_log(LL_WARNING, "Possible SECURITY ATTACK detected. Protected mode refused %s",
                rk_conn_peer(conn));
-        rk_buf_append(rk_conn_out(conn), protected_mode_msg, sizeof(protected_mode_msg) - 1);
-        rk_conn_close(conn, 1);
+        refuse_connection(conn, protected_mode_msg, sizeof(protected_mode_msg) - 1);
         return NULL;
     }
     rk_client *c = calloc(1, sizeof(*c));
@@ -287,7 +293,9 @@ void client_handle_reply(rk_req *req) {
     slots_flush(c);
     check_output_limits(c);
     /* A stalled pipeline (inflight bound or a barrier) may continue now. */
-    if (c->qbuf.len && (c->inflight == 0 || c->inflight == CLIENT_MAX_INFLIGHT - 1)) process_input(c);
+    if (c->qbuf.len && !(c->flags & CLIENT_PROCESSING) &&
+        (c->inflight == 0 || c->inflight == CLIENT_MAX_INFLIGHT - 1))
+        process_input(c);
 }
 
 /* Called by txn.c when a transaction coordinated for this client ends. */
@@ -305,6 +313,9 @@ void client_txn_done(rk_client *c, rk_buf *reply) {
         sl->done = 1;
     }
     if (c->flags & CLIENT_CONN_GONE) { client_maybe_free(c); return; }
+    /* A transaction finished without hops returns inside process_input,
+     * whose loop goes on by itself. */
+    if (c->flags & CLIENT_PROCESSING) return;
     slots_flush(c);
     check_output_limits(c);
     if (c->qbuf.len) process_input(c);
@@ -413,6 +424,8 @@ static int dispatch(rk_client *c, int argc, rk_slice *argv) {
         if (c->inflight >= CLIENT_MAX_INFLIGHT) result = DISPATCH_STALL;
         else if (send_remote(c, cmd, argc, argv, __builtin_ctzll(mask)) != 0)
             reply_error_now(c, "ERR out of memory");
+    } else if (!multikey_args_complete(cmd, argc, pos, nkeys)) {
+        exec_local(c, cmd, argc, argv); /* e.g. MSET a 1 b: the proc answers the arity error */
     } else if (c->inflight) {
         result = DISPATCH_STALL; /* barrier: a multi-shard command starts with nothing in flight */
     } else {
@@ -427,10 +440,13 @@ static int dispatch(rk_client *c, int argc, rk_slice *argv) {
 static void process_input(rk_client *c) {
     rk_shard *s = c->home;
     size_t qpos = 0;
+    assert(!(c->flags & CLIENT_PROCESSING));
+    c->flags |= CLIENT_PROCESSING;
     while (c->conn && !(c->flags & (CLIENT_CLOSE_AFTER_REPLY | CLIENT_CLOSE_ASAP | CLIENT_IN_TXN))) {
         if (txn_shard_paused(s)) { txn_stall_client(s, c); break; }
         size_t consumed = 0, hint = 0;
         const char *err = NULL;
+        c->parser.unauthenticated = !(c->flags & CLIENT_AUTHENTICATED);
         int rc = resp_parse_command(&c->parser, c->qbuf.data + qpos, c->qbuf.len - qpos, &c->args,
                                     &consumed, &hint, &err);
         if (rc == RESP_NEED_MORE) {
@@ -466,6 +482,7 @@ static void process_input(rk_client *c) {
         }
         if (d == DISPATCH_STOP) break;
     }
+    c->flags &= ~CLIENT_PROCESSING;
     if (qpos) rk_buf_consume(&c->qbuf, qpos);
     if (c->qbuf.len == 0) rk_buf_shrink(&c->qbuf, 16 * 1024);
     slots_flush(c);

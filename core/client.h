@@ -31,7 +31,8 @@ enum rk_client_flag {
     CLIENT_IN_TXN = 1u << 8,       /* waiting for a multi-shard transaction */
     CLIENT_CONN_GONE = 1u << 9,    /* socket closed; freed when inflight drops to 0 */
     CLIENT_PUBSUB = 1u << 10,
-    CLIENT_STALLED = 1u << 11,     /* waiting in the shard's stalled list (txn.c) */
+    CLIENT_STALLED = 1u << 11,
+    CLIENT_PROCESSING = 1u << 12,  /* inside process_input: completions must not re-enter it */     /* waiting in the shard's stalled list (txn.c) */
 };
 
 /* One reply that cannot be written yet because an earlier one is pending. */

@@ -233,9 +233,12 @@ bad:
 /* ------------------------------------------------------------------ */
 /* Value parsing                                                        */
 
+/* Redis's string2ll: optional '-', digits, no leading zeros or '+'. */
 static int parse_ll(const char *s, long long *out)
 {
-    if (!*s || isspace((unsigned char)*s)) return -1;
+    const char *digits = s[0] == '-' ? s + 1 : s;
+    if (!isdigit((unsigned char)digits[0])) return -1;
+    if (digits[0] == '0' && digits[1]) return -1;
     errno = 0;
     char *end;
     long long v = strtoll(s, &end, 10);

@@ -79,4 +79,19 @@ int config_rewrite(const rk_config *cfg, char *err, size_t errlen);
 
 int glob_match(const char *pattern, size_t plen, const char *s, size_t slen, int nocase);
 
+/* Notes on the functions above (config.c):
+ * - config_load: argv holds only the arguments after the config file (the
+ *   caller strips the program name and the file path). As in Redis they are
+ *   turned into lines appended after a newline, so line numbers continue
+ *   from the file's. `dir` chdirs while loading (as Redis) and stores the
+ *   absolute cwd. The error text has no leading/trailing newline; Redis
+ *   prints "\n" err "\n" to stderr and exits 1.
+ * - config_check_set/apply_set: value is the raw CONFIG SET argument;
+ *   multi-value directives (bind, client-output-buffer-limit) split it on
+ *   spaces. port, bind, daemonize, databases, logfile, pidfile, tcp-backlog,
+ *   enable-debug-command, shards, io-backend are immutable; dir is
+ *   "protected" as in Redis 7.0's default (refused). loglevel changes must
+ *   also be passed to log_set_level by the caller.
+ * - config_rewrite: err gets "ERR ..." text ready for the reply. */
+
 #endif

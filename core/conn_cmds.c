@@ -135,7 +135,7 @@ static void hello_cmd(rk_ctx *c) {
     }
     if (!(cl->flags & CLIENT_AUTHENTICATED)) {
         ctx_error(c, "NOAUTH HELLO must be called with the client already authenticated, otherwise the "
-                     "HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and "
+                     "HELLO AUTH <user> <pass> option can be used to authenticate the client and "
                      "select the RESP protocol version at the same time");
         return;
     }

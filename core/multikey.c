@@ -316,6 +316,17 @@ static void gather_step(rk_txn *t) {
 
 /* ---- entry point ------------------------------------------------------ */
 
+static int key_group(const rk_command *cmd) {
+    return cmd->n_keyspecs > 0 && cmd->keyspecs[0].fk_step > 1 ? cmd->keyspecs[0].fk_step : 1;
+}
+
+int multikey_args_complete(const rk_command *cmd, int argc, const int *keypos, int nkeys) {
+    int group = key_group(cmd);
+    for (int k = 0; k < nkeys; k++)
+        if (keypos[k] + group - 1 >= argc) return 0;
+    return 1;
+}
+
 static int copy_target_db(const rk_command *cmd, int argc, const rk_slice *argv) {
     if (strcmp(cmd->name, "copy") != 0) return -1;
     for (int i = 3; i + 1 < argc; i++) {
@@ -351,7 +362,7 @@ void multikey_run(rk_client *c, const rk_command *cmd, int argc, rk_slice *argv,
         st->keypos[k] = keypos[k];
         st->keyshard[k] = rk_key_shard(argv[keypos[k]].ptr, argv[keypos[k]].len);
     }
-    st->group = cmd->n_keyspecs > 0 && cmd->keyspecs[0].fk_step > 1 ? cmd->keyspecs[0].fk_step : 1;
+    st->group = key_group(cmd);
     st->extra_db = copy_target_db(cmd, argc, argv);
     t->arg = st;
     t->arg_free = mk_state_free;

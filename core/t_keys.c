@@ -11,6 +11,7 @@
  * ctx_dirty (or s->dirty inside hops). SCAN's cursor is
  * dict_cursor * g_nshards + shard_index: one shard is scanned at a time,
  * in shard order, so a key present for the whole scan is returned. */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <limits.h>
@@ -503,10 +504,21 @@ static void object_proc(rk_ctx *c)
 /* ---------- coordinator helpers ---------- */
 
 /* Replies to a client whose transaction could not even be allocated. */
+static void coord_error(rk_client *c, const char *msg);
+
 static void coord_oom(rk_client *c)
 {
+    coord_error(c, "ERR out of memory");
+}
+
+/* Replies to an argument error found before any transaction exists: the
+ * client has nothing in flight (EXEC_ALL is a barrier), so the reply goes
+ * straight to its buffer, as arity errors do. */
+static void coord_error(rk_client *c, const char *msg)
+{
     rk_reply r = {client_reply_buf(c), c->resp};
-    reply_error(&r, "ERR out of memory");
+    reply_error(&r, msg);
+    shard_count_error(c->home, msg);
 }
 
 static void txn_reply_oom(rk_txn *t)
@@ -623,14 +635,14 @@ typedef struct scan_args {
     int shard;             /* the shard the cursor points into */
     uint64_t dict_cursor;
     long long count;
-    rk_slice pattern;      /* into t->argv */
-    int has_pattern, match_all;
-    rk_slice type;
-    int has_type;
+    int pattern_idx;       /* argv index of MATCH's pattern, 0 when none */
+    int match_all;         /* the pattern is "*" */
+    int type_idx;          /* argv index of TYPE's name, 0 when none */
 } scan_args;
 
 typedef struct scan_walk {
     const scan_args *a;
+    rk_slice pattern, type; /* resolved in t->argv */
     rk_db *db;
     int64_t now_ms;
     rk_reply r;
@@ -646,9 +658,9 @@ static void scan_visit(void *ud, dict_entry *e)
     w->seen++;
     if (w->failed)
         return;
-    if (w->a->has_pattern && !key_matches(w->a->pattern, w->a->match_all, k))
+    if (w->a->pattern_idx && !key_matches(w->pattern, w->a->match_all, k))
         return;
-    if (w->a->has_type && !slice_is(w->a->type, obj_type_name(o->type)))
+    if (w->a->type_idx && !slice_is(w->type, obj_type_name(o->type)))
         return;
     if (db_key_is_expired_at(w->db, k, w->now_ms))
         return;
@@ -665,6 +677,10 @@ static void scan_hop(rk_shard *s, rk_txn *t, rk_buf *out)
     const scan_args *a = t->arg;
     rk_db *db = &s->dbs[t->dbid];
     scan_walk w = {.a = a, .db = db, .now_ms = rk_mstime(), .r = {out, t->resp}};
+    if (a->pattern_idx)
+        w.pattern = t->argv[a->pattern_idx];
+    if (a->type_idx)
+        w.type = t->argv[a->type_idx];
     rk_buf_clear(out);
     if (put_u64(out, 0) < 0 || put_u64(out, 0) < 0) {
         hop_fail(out);
@@ -709,77 +725,63 @@ static void scan_step(rk_txn *t)
     txn_finish(t);
 }
 
-/* Parses SCAN's arguments into a; replies with t->r and returns -1 on error. */
-static int scan_parse(rk_txn *t, scan_args *a)
+/* Parses SCAN's arguments into a. Returns NULL, or the error to reply. */
+static const char *scan_parse(int argc, const rk_slice *argv, scan_args *a)
 {
     uint64_t cursor;
-    if (!parse_scan_cursor(t->argv[1], &cursor)) {
-        reply_error(&t->r, "ERR invalid cursor");
-        return -1;
-    }
+    if (!parse_scan_cursor(argv[1], &cursor))
+        return "ERR invalid cursor";
     a->shard = (int)(cursor % (uint64_t)g_nshards);
     a->dict_cursor = cursor / (uint64_t)g_nshards;
     a->count = 10;
-    for (int i = 2; i < t->argc; i++) {
-        rk_slice opt = t->argv[i];
-        if (i + 1 >= t->argc) {
-            reply_error(&t->r, "ERR syntax error");
-            return -1;
-        }
-        rk_slice val = t->argv[i + 1];
+    for (int i = 2; i < argc; i += 2) {
+        rk_slice opt = argv[i];
+        if (i + 1 >= argc)
+            return "ERR syntax error";
+        rk_slice val = argv[i + 1];
         if (slice_is(opt, "count")) {
             long long n;
-            if (!rk_str2ll(val.ptr, val.len, &n)) {
-                reply_error(&t->r, "ERR value is not an integer or out of range");
-                return -1;
-            }
-            if (n < 1) {
-                reply_error(&t->r, "ERR syntax error");
-                return -1;
-            }
+            if (!rk_str2ll(val.ptr, val.len, &n))
+                return "ERR value is not an integer or out of range";
+            if (n < 1)
+                return "ERR syntax error";
             a->count = n;
         } else if (slice_is(opt, "match")) {
-            a->pattern = val;
-            a->has_pattern = 1;
+            a->pattern_idx = i + 1;
             a->match_all = pattern_is_all(val);
         } else if (slice_is(opt, "type")) {
-            a->type = val;
-            a->has_type = 1;
+            a->type_idx = i + 1;
         } else {
-            reply_error(&t->r, "ERR syntax error");
-            return -1;
+            return "ERR syntax error";
         }
-        i++;
     }
     if (a->count > LLONG_MAX / 10)
         a->count = LLONG_MAX / 10;
-    return 0;
+    return NULL;
 }
 
 static void scan_coord(rk_client *c, const rk_command *cmd, int argc, rk_slice *argv)
 {
-    uint64_t cursor;
-    /* The shard is chosen by the cursor; an unparsable one errors anyway. */
-    uint64_t mask = 1;
-    if (parse_scan_cursor(argv[1], &cursor))
-        mask = 1ull << (cursor % (uint64_t)g_nshards);
-    rk_txn *t = txn_new(c, cmd, mask, argc, argv);
-    if (!t) {
+    scan_args parsed = {0};
+    const char *error = scan_parse(argc, argv, &parsed);
+    if (error) {
+        coord_error(c, error);
+        return;
+    }
+    scan_args *a = rk_malloc(sizeof *a);
+    if (!a) {
         coord_oom(c);
         return;
     }
-    scan_args *a = rk_calloc(sizeof *a);
-    if (!a) {
-        txn_reply_oom(t);
-        txn_finish(t);
+    *a = parsed;
+    rk_txn *t = txn_new(c, cmd, 1ull << a->shard, argc, argv);
+    if (!t) {
+        rk_free(a);
+        coord_oom(c);
         return;
     }
     t->arg = a;
     t->arg_free = rk_free;
-    if (scan_parse(t, a) < 0) {
-        txn_finish(t);
-        return;
-    }
     txn_start(t, scan_hop, scan_step);
 }
 
@@ -900,15 +902,10 @@ static void dbsize_coord(rk_client *c, const rk_command *cmd, int argc, rk_slice
 
 /* ---------- FLUSHDB FLUSHALL SWAPDB ---------- */
 
-/* [ASYNC|SYNC]: 0 ok, -1 after replying "ERR syntax error". */
-static int parse_flush_option(rk_txn *t)
+/* [ASYNC|SYNC]: 1 when valid. */
+static int flush_option_ok(int argc, const rk_slice *argv)
 {
-    if (t->argc == 1)
-        return 0;
-    if (t->argc == 2 && (slice_is(t->argv[1], "async") || slice_is(t->argv[1], "sync")))
-        return 0;
-    reply_error(&t->r, "ERR syntax error");
-    return -1;
+    return argc == 1 || (argc == 2 && (slice_is(argv[1], "async") || slice_is(argv[1], "sync")));
 }
 
 /* ASYNC frees in the same hop too: the hop runs while every shard is
@@ -935,16 +932,13 @@ static void ok_step(rk_txn *t)
     txn_finish(t);
 }
 
-static void flush_coord(rk_client *c, const rk_command *cmd, int argc, rk_slice *argv,
-                        rk_hop_fn *hop)
+/* Starts an all-shard transaction running hop and answering +OK. */
+static void start_all_shards_ok(rk_client *c, const rk_command *cmd, int argc, rk_slice *argv,
+                                rk_hop_fn *hop)
 {
     rk_txn *t = txn_new(c, cmd, txn_all_shards(), argc, argv);
     if (!t) {
         coord_oom(c);
-        return;
-    }
-    if (parse_flush_option(t) < 0) {
-        txn_finish(t);
         return;
     }
     txn_start(t, hop, ok_step);
@@ -952,59 +946,52 @@ static void flush_coord(rk_client *c, const rk_command *cmd, int argc, rk_slice 
 
 static void flushdb_coord(rk_client *c, const rk_command *cmd, int argc, rk_slice *argv)
 {
-    flush_coord(c, cmd, argc, argv, flushdb_hop);
+    if (!flush_option_ok(argc, argv)) {
+        coord_error(c, "ERR syntax error");
+        return;
+    }
+    start_all_shards_ok(c, cmd, argc, argv, flushdb_hop);
 }
 
 static void flushall_coord(rk_client *c, const rk_command *cmd, int argc, rk_slice *argv)
 {
-    flush_coord(c, cmd, argc, argv, flushall_hop);
+    if (!flush_option_ok(argc, argv)) {
+        coord_error(c, "ERR syntax error");
+        return;
+    }
+    start_all_shards_ok(c, cmd, argc, argv, flushall_hop);
 }
 
-typedef struct swapdb_args {
-    int a, b;
-} swapdb_args;
-
+/* The coordinator validated both indexes; each hop re-reads them. */
 static void swapdb_hop(rk_shard *s, rk_txn *t, rk_buf *out)
 {
     (void)out;
-    const swapdb_args *a = t->arg;
-    if (a->a != a->b)
-        db_swap(&s->dbs[a->a], &s->dbs[a->b]);
+    int a = 0, b = 0;
+    const int ok = slice_to_int(t->argv[1], &a) && slice_to_int(t->argv[2], &b);
+    assert(ok && a >= 0 && b >= 0 && a < s->cfg.databases && b < s->cfg.databases);
+    (void)ok;
+    if (a != b)
+        db_swap(&s->dbs[a], &s->dbs[b]);
     s->dirty++;
 }
 
 static void swapdb_coord(rk_client *c, const rk_command *cmd, int argc, rk_slice *argv)
 {
-    rk_txn *t = txn_new(c, cmd, txn_all_shards(), argc, argv);
-    if (!t) {
-        coord_oom(c);
+    int a, b;
+    if (!slice_to_int(argv[1], &a)) {
+        coord_error(c, "ERR invalid first DB index");
         return;
     }
-    swapdb_args *a = rk_calloc(sizeof *a);
-    if (!a) {
-        txn_reply_oom(t);
-        txn_finish(t);
-        return;
-    }
-    t->arg = a;
-    t->arg_free = rk_free;
-    if (!slice_to_int(t->argv[1], &a->a)) {
-        reply_error(&t->r, "ERR invalid first DB index");
-        txn_finish(t);
-        return;
-    }
-    if (!slice_to_int(t->argv[2], &a->b)) {
-        reply_error(&t->r, "ERR invalid second DB index");
-        txn_finish(t);
+    if (!slice_to_int(argv[2], &b)) {
+        coord_error(c, "ERR invalid second DB index");
         return;
     }
     const int ndb = c->home->cfg.databases;
-    if (a->a < 0 || a->a >= ndb || a->b < 0 || a->b >= ndb) {
-        reply_error(&t->r, "ERR DB index is out of range");
-        txn_finish(t);
+    if (a < 0 || a >= ndb || b < 0 || b >= ndb) {
+        coord_error(c, "ERR DB index is out of range");
         return;
     }
-    txn_start(t, swapdb_hop, ok_step);
+    start_all_shards_ok(c, cmd, argc, argv, swapdb_hop);
 }
 
 /* ---------- the table ---------- */

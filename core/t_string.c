@@ -1210,7 +1210,7 @@ static void bitfield_generic(rk_ctx *c, int readonly_cmd)
                 owtype = BF_FAIL;
             else {
                 rk_free(ops);
-                ctx_syntax_error(c);
+                ctx_error(c, "ERR Invalid OVERFLOW type specified");
                 return;
             }
             continue;

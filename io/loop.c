@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,6 +79,7 @@ rk_loop *rk_loop_create(const rk_loop_config *cfg, char *err, size_t errlen)
     }
     l->cfg = *cfg;
     atomic_init(&l->stop, 0);
+    atomic_init(&l->stoppers, 0);
     l->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (l->stop_fd < 0) {
         set_err(err, errlen, "eventfd: %s", strerror(errno));
@@ -120,10 +122,14 @@ int rk_loop_run(rk_loop *l)
 void rk_loop_stop(rk_loop *l)
 {
     uint64_t one = 1;
+    /* The loop may see the flag, return and be destroyed before our write:
+     * destroy waits for stoppers to reach 0 before closing stop_fd. */
+    atomic_fetch_add_explicit(&l->stoppers, 1, memory_order_acq_rel);
     atomic_store_explicit(&l->stop, 1, memory_order_release);
     /* EAGAIN only when the counter is saturated: the loop is awake then. */
     ssize_t n = write(l->stop_fd, &one, sizeof one);
     (void)n;
+    atomic_fetch_sub_explicit(&l->stoppers, 1, memory_order_release);
 }
 
 void rk_loop_destroy(rk_loop *l)
@@ -145,6 +151,9 @@ void rk_loop_destroy(rk_loop *l)
         free(c);
         c = next;
     }
+    /* Bound: a stopper is between two atomics and one write(2). */
+    while (atomic_load_explicit(&l->stoppers, memory_order_acquire) != 0)
+        sched_yield();
     close(l->stop_fd);
     free(l);
 }

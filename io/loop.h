@@ -41,7 +41,8 @@ typedef struct rk_loop_config {
     enum rk_backend backend;
     int listen_fds[16];       /* listening sockets this loop accepts on (already bound/listening) */
     int n_listen_fds;
-    int wake_fd;              /* eventfd to watch, or -1 */
+    int wake_fd;              /* eventfd to watch, or -1. The loop sets it O_NONBLOCK and
+                                 reads (drains) it before each on_wake. */
     int tick_ms;              /* >= 1 */
     unsigned max_conns;       /* bound on live connections; extra ones are refused */
     void *ud;                 /* loop_ud passed to handlers */
@@ -51,12 +52,20 @@ typedef struct rk_loop_config {
 /* Creates the loop. With RK_BACKEND_AUTO tries io_uring and falls back to
  * epoll. On failure returns NULL and writes the reason into err. */
 rk_loop *rk_loop_create(const rk_loop_config *cfg, char *err, size_t errlen);
-/* Runs until rk_loop_stop(). Returns 0, or -1 on a fatal error. */
+/* Runs until rk_loop_stop(). Returns 0, or -1 on a fatal error. Before
+ * returning it cancels the I/O it has in flight (io_uring: waits for the
+ * cancellations, bounded to ~1 s), so rk_loop_destroy may then run on any
+ * thread. With io_uring the ring's single issuer is the thread that calls
+ * rk_loop_run (the ring is created disabled). */
 int rk_loop_run(rk_loop *l);
 /* Any thread: asks the loop to return from rk_loop_run() soon. */
 void rk_loop_stop(rk_loop *l);
 void rk_loop_destroy(rk_loop *l);  /* closes every connection (no on_close calls) */
-/* "io_uring" or "epoll", and a human line describing probed features. */
+/* "io_uring" or "epoll", and a human line describing probed features
+ * (for epoll under AUTO it includes why io_uring was not used). Tests and
+ * operators can force fallbacks with RK_URING_DISABLE, a comma list of:
+ * uring (AUTO picks epoll), multishot_accept, multishot_recv, bufring,
+ * multishot_timer, multishot_poll, defer_taskrun, coop_taskrun. */
 const char *rk_loop_backend_name(const rk_loop *l);
 const char *rk_loop_features(const rk_loop *l);
 /* Stops/starts accepting new connections (used while the server is shutting down). */

@@ -76,6 +76,7 @@ struct rk_loop {
     rk_loop_config cfg;
     int stop_fd;       /* eventfd (nonblocking) written by rk_loop_stop */
     atomic_int stop;
+    atomic_int stoppers; /* rk_loop_stop calls still touching the loop */
     int accept_paused;
     unsigned n_conns;  /* allocated conns, closing ones included; <= max_conns */
     rk_conn *conns;    /* live list */

@@ -500,9 +500,9 @@ static int uring_run(rk_loop *l)
     uring_state *u = US(l);
     int rc = 0;
     if (u->disabled) {
-        int r = io_uring_enable_rings(&u->ring);
+        int r = rk_uring_enable_rings(&u->ring);
         if (r < 0) {
-            snprintf(l->reason, sizeof l->reason, "io_uring_enable_rings: %s", strerror(-r));
+            snprintf(l->reason, sizeof l->reason, "enable rings: %s", strerror(-r));
             return -1;
         }
         u->disabled = 0;
@@ -570,6 +570,8 @@ static void uring_conn_pause(rk_conn *c, int paused)
 
 static void uring_conn_work(rk_conn *c)
 {
+    if (US(c->loop)->draining)
+        return; /* stopping: no callbacks, no new SQEs */
     if (!c->user_paused && c->stash.len > 0 && c->state == RK_CONN_OPEN) {
         rk_buf s = c->stash;
         rk_buf_init(&c->stash);

@@ -166,6 +166,10 @@ static int parse_multibulk(resp_parser *p, const char *buf, size_t len, resp_arg
             *err = ERR_MBULK_LEN;
             return RESP_ERROR;
         }
+        if (p->unauthenticated && value > RESP_UNAUTH_MAX_MULTIBULK) {
+            *err = "Protocol error: unauthenticated multibulk length";
+            return RESP_ERROR;
+        }
         if (value <= 0) {
             *consumed = p->pos;
             parser_reset(p);
@@ -191,6 +195,10 @@ static int parse_multibulk(resp_parser *p, const char *buf, size_t len, resp_arg
                 return rc == 0 ? RESP_NEED_MORE : RESP_ERROR;
             if (!valid || value < 0 || value > p->max_bulk_len) {
                 *err = ERR_BULK_LEN;
+                return RESP_ERROR;
+            }
+            if (p->unauthenticated && value > RESP_UNAUTH_MAX_BULK) {
+                *err = "Protocol error: unauthenticated bulk length";
                 return RESP_ERROR;
             }
             p->bulk_len = value;

@@ -15,7 +15,9 @@
 #include <stdint.h>
 #include "buf.h"
 
-#define RESP_MAX_MULTIBULK (1024 * 1024)      /* Redis: more args is a protocol error */
+#define RESP_MAX_MULTIBULK 2147483647LL      /* INT_MAX, as Redis; argv grows as args arrive */
+#define RESP_UNAUTH_MAX_MULTIBULK 10         /* Redis's limits before AUTH */
+#define RESP_UNAUTH_MAX_BULK 16384
 #define RESP_MAX_INLINE (64 * 1024)           /* PROTO_INLINE_MAX_SIZE */
 #define RESP_MAX_HEADER_LINE (64 * 1024)      /* a "*N" or "$N" line longer than this is an error */
 
@@ -39,6 +41,7 @@ typedef struct resp_parser {
     int inline_cmd;
     size_t line_scanned;      /* bytes after pos already known to hold no line terminator */
     char err_text[48];        /* room for the formatted "expected '$'" error */
+    int unauthenticated;      /* set by the caller: apply Redis's small pre-AUTH limits */
 } resp_parser;
 
 enum {

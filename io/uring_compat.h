@@ -9,11 +9,22 @@
 #include <errno.h>
 #include <liburing.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 /* Kernel 6.4: a timeout that fires every interval until cancelled. */
 #ifndef IORING_TIMEOUT_MULTISHOT
 #define IORING_TIMEOUT_MULTISHOT (1U << 6)
 #endif
+
+/* liburing 2.3 declares io_uring_enable_rings() but its .so does not export
+ * it (missing from the version map): call the register opcode directly.
+ * Must run before io_uring_register_ring_fd (needs the real fd). */
+static inline int rk_uring_enable_rings(struct io_uring *ring)
+{
+    long r = syscall(__NR_io_uring_register, ring->ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0);
+    return r < 0 ? -errno : 0;
+}
 
 /* liburing >= 2.4 has io_uring_setup_buf_ring(); this is that, minus the
  * flags. Returns the ring or NULL with *err = -errno. The memory is page

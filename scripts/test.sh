@@ -13,6 +13,9 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
 JOBS=${BUILD_JOBS:-2}
+B=${BUILD_DIR:-build}              # overridable so a second checkout's run
+BA=${ASAN_BUILD_DIR:-build-asan}   # does not touch someone else's build dirs
+BF=${FUZZ_BUILD_DIR:-build-fuzz}
 TOTAL_BUDGET_S=${TEST_BUDGET_S:-870}     # stay under CI's 15 minutes
 PY=/usr/bin/python3
 PYTEST=("$PY" -m pytest -p no:cacheprovider -q)
@@ -136,11 +139,11 @@ if ! run_bounded 600 ./scripts/setup.sh; then
 fi
 
 # --- main build, unit and integration tests ---------------------------------
-note "build (RelWithDebInfo, build/)"
-if build build -- -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
-  ctest_stage unit build
-  pytest_stage integration 240 RINGKV_BIN="$ROOT/build/ringkv-server" -- tests/integration
-  pytest_stage integration-epoll 240 RINGKV_BIN="$ROOT/build/ringkv-server" \
+note "build (RelWithDebInfo, $B/)"
+if build "$B" -- -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
+  ctest_stage unit "$B"
+  pytest_stage integration 240 RINGKV_BIN="$ROOT/$B/ringkv-server" -- tests/integration
+  pytest_stage integration-epoll 240 RINGKV_BIN="$ROOT/$B/ringkv-server" \
     RINGKV_EXTRA_ARGS="--io-backend epoll" -- tests/integration
 else
   fail_stage build 1 "RelWithDebInfo build failed (unit and integration stages not run)"
@@ -148,12 +151,12 @@ else
 fi
 
 # --- sanitizers ---------------------------------------------------------------
-note "build (ASan+UBSan, build-asan/)"
+note "build (ASan+UBSan, $BA/)"
 SAN_ENV=(ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1)
-if build build-asan -- -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRK_SANITIZE=ON; then
+if build "$BA" -- -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRK_SANITIZE=ON; then
   export "${SAN_ENV[@]}"
-  ctest_stage unit-asan build-asan
-  pytest_stage integration-asan-smoke 240 RINGKV_BIN="$ROOT/build-asan/ringkv-server" \
+  ctest_stage unit-asan "$BA"
+  pytest_stage integration-asan-smoke 240 RINGKV_BIN="$ROOT/$BA/ringkv-server" \
     -- -m smoke tests/integration
   unset ASAN_OPTIONS UBSAN_OPTIONS
 else
@@ -165,23 +168,23 @@ fi
 note "fuzz (libFuzzer resp_fuzz, 30 s)"
 if ! command -v clang >/dev/null 2>&1 || ! command -v clang++ >/dev/null 2>&1; then
   fail_stage fuzz 1 "clang/clang++ not installed (apt-get install clang)"
-elif ! build build-fuzz resp_fuzz -- -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRK_FUZZ=ON \
+elif ! build "$BF" resp_fuzz -- -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRK_FUZZ=ON \
         -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++; then
   fail_stage fuzz 1 "resp_fuzz did not build"
 else
-  corpus=build-fuzz/corpus
+  corpus=$BF/corpus
   mkdir -p "$corpus"
   seeds=()
   [ -d tests/fuzz/corpus ] && seeds+=(tests/fuzz/corpus)
   if run_bounded 90 env ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
-       build-fuzz/resp_fuzz -max_total_time=30 -timeout=10 -rss_limit_mb=2048 \
-       -print_final_stats=1 -artifact_prefix=build-fuzz/ "$corpus" "${seeds[@]}" \
+       "$BF/resp_fuzz" -max_total_time=30 -timeout=10 -rss_limit_mb=2048 \
+       -print_final_stats=1 -artifact_prefix="$BF/" "$corpus" "${seeds[@]}" \
        >"$LOGDIR/fuzz.log" 2>&1; then
     tail -n 12 "$LOGDIR/fuzz.log"
     PASSED=$((PASSED + 1))
   else
     tail -n 80 "$LOGDIR/fuzz.log"
-    fail_stage fuzz 1 "resp_fuzz found a problem (artifacts in build-fuzz/)"
+    fail_stage fuzz 1 "resp_fuzz found a problem (artifacts in $BF/)"
   fi
 fi
 

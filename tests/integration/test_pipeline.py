@@ -134,7 +134,7 @@ def test_500_concurrent_connections(ringkv, r):
 def test_concurrent_readers_never_see_partial_mset(ringkv, r):
     keys = keys_on_shard(0, 10, "atom") + keys_on_shard(1, 10, "atom")
     r.mset({k: 0 for k in keys})
-    writes = 1500
+    writes = 1000
     stop = threading.Event()
     errors = []
     reads = [0]
