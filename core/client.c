@@ -368,8 +368,11 @@ static int dispatch(rk_client *c, int argc, rk_slice *argv) {
     if (!cmd) { reply_unknown_command(c, argc, argv); return DISPATCH_DONE; }
     if (cmd->subcommands) {
         if (argc < 2) {
+            /* A container with a proc of its own (bare COMMAND) runs it. */
             if (cmd_check_arity(cmd, argc, &(rk_reply){client_reply_buf(c), c->resp}, argv) != 0)
                 shard_count_error(s, "ERR");
+            else if (cmd->proc)
+                exec_local(c, cmd, argc, argv);
             return DISPATCH_DONE;
         }
         const rk_command *sub = cmd_lookup_sub(cmd, argv[1]);
@@ -403,6 +406,10 @@ static int dispatch(rk_client *c, int argc, rk_slice *argv) {
     if (cmd->exec == EXEC_CONN) { exec_local(c, cmd, argc, argv); return DISPATCH_DONE; }
     if (cmd->exec == EXEC_ALL) {
         if (c->inflight) return DISPATCH_STALL; /* barrier: earlier replies first */
+        /* Whole-server commands count where they are coordinated. */
+        s->cmdstats[cmd->id].calls++;
+        s->stats.total_commands_processed++;
+        c->last_cmd = cmd;
         cmd->coord(c, cmd, argc, argv);
         return (c->flags & CLIENT_IN_TXN) ? DISPATCH_STOP : DISPATCH_DONE;
     }

@@ -53,7 +53,7 @@ def test_command_all_parses_in_redis_py(r):
     assert cmds["get"]["arity"] == 2
     assert cmds["mset"]["step_count"] == 2
     assert "subcommands" in cmds["config"]
-    assert len(cmds) == r.execute_command("COMMAND", "COUNT")
+    assert len(cmds) == r.command_count()
 
 
 def test_command_list(r, raw):
