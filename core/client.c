@@ -401,7 +401,7 @@ static int dispatch(rk_client *c, int argc, rk_slice *argv) {
         reply_error_now(c, "NOAUTH Authentication required.");
         return DISPATCH_DONE;
     }
-    if (cmd_is_paused_for(s, cmd, rk_mstime())) return DISPATCH_STALL;
+    if (s->client_pause_end_ms && cmd_is_paused_for(s, cmd, rk_mstime())) return DISPATCH_STALL;
 
     if (cmd->exec == EXEC_CONN) { exec_local(c, cmd, argc, argv); return DISPATCH_DONE; }
     if (cmd->exec == EXEC_ALL) {
@@ -474,7 +474,6 @@ static void process_input(rk_client *c) {
         }
         if (rc == RESP_EMPTY) { qpos += consumed; continue; }
         c->tot_cmds++;
-        c->last_interaction_ms = rk_mstime();
         int d = dispatch(c, (int)c->args.argc, c->args.argv);
         if (d == DISPATCH_STALL) {
             /* Re-parse later from the same bytes: they stay in the buffer. */
@@ -509,6 +508,7 @@ void client_on_data(void *ud, const char *data, size_t len) {
     if (c->flags & (CLIENT_CLOSE_AFTER_REPLY | CLIENT_CLOSE_ASAP)) return;
     if (rk_buf_append(&c->qbuf, data, len) != 0) { client_kill(c); return; }
     if (c->qbuf.len > c->qbuf_peak) c->qbuf_peak = c->qbuf.len;
+    c->last_interaction_ms = rk_mstime();
     if ((long long)c->qbuf.len > s->cfg.client_query_buffer_limit) {
         rk_log(LL_WARNING, "Closing client that reached max query buffer length: id=%llu addr=%s qbuf=%zu",
                (unsigned long long)c->id, c->peer, c->qbuf.len);

@@ -35,6 +35,37 @@ static cmd_meta *g_meta;                /* id -> names */
 static int g_nids;
 static int g_initialized;
 
+/* Name lookup: open addressing over lower-cased FNV-1a hashes. The table
+ * is at least 4x the command count, so probes stay short. */
+#define CMD_HASH_SLOTS 1024
+typedef struct cmd_slot {
+    const rk_command *cmd;
+    uint32_t len;
+} cmd_slot;
+static cmd_slot g_hash[CMD_HASH_SLOTS];
+
+static uint32_t name_hash(const char *p, size_t len) {
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        if (ch >= 'A' && ch <= 'Z') ch = (unsigned char)(ch + 32);
+        h = (h ^ ch) * 16777619u;
+    }
+    return h;
+}
+
+static int hash_insert(const rk_command *cmd) {
+    size_t len = strlen(cmd->name);
+    uint32_t i = name_hash(cmd->name, len) & (CMD_HASH_SLOTS - 1);
+    for (int probes = 0; probes < CMD_HASH_SLOTS; probes++, i = (i + 1) & (CMD_HASH_SLOTS - 1)) {
+        if (g_hash[i].cmd) continue;
+        g_hash[i].cmd = cmd;
+        g_hash[i].len = (uint32_t)len;
+        return 0;
+    }
+    return -1;
+}
+
 /* Case-insensitive order of a slice against a C string, as strcasecmp would. */
 static int slice_cmp_nocase(rk_slice a, const char *b) {
     size_t blen = strlen(b);
@@ -155,20 +186,19 @@ int cmdtable_init(void) {
     for (int i = 0; i < g_ncmds; i++)
         if (copy_subcommands(&g_cmds[i]) < 0) return -1;
     assert(g_nids == nids);
+    assert(g_ncmds * 4 <= CMD_HASH_SLOTS);
+    for (int i = 0; i < g_ncmds; i++)
+        if (hash_insert(&g_cmds[i]) < 0) return -1;
     g_initialized = 1;
     return 0;
 }
 
 const rk_command *cmd_lookup(rk_slice name) {
-    int lo = 0, hi = g_ncmds - 1;
-    while (lo <= hi) {
-        int mid = lo + (hi - lo) / 2;
-        int d = slice_cmp_nocase(name, g_cmds[mid].name);
-        if (d == 0) return &g_cmds[mid];
-        if (d < 0)
-            hi = mid - 1;
-        else
-            lo = mid + 1;
+    uint32_t i = name_hash(name.ptr, name.len) & (CMD_HASH_SLOTS - 1);
+    for (int probes = 0; probes < CMD_HASH_SLOTS; probes++, i = (i + 1) & (CMD_HASH_SLOTS - 1)) {
+        const cmd_slot *slot = &g_hash[i];
+        if (!slot->cmd) return NULL;
+        if (slot->len == name.len && strncasecmp(slot->cmd->name, name.ptr, name.len) == 0) return slot->cmd;
     }
     return NULL;
 }

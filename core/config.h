@@ -47,7 +47,7 @@ typedef struct rk_config {
     rk_obuf_limit obuf_limits[CLIENT_CLASS_COUNT]; /* normal 0 0 0, replica 256mb 64mb 60, pubsub 32mb 8mb 60 */
     long long slowlog_log_slower_than; /* 10000 us */
     long long slowlog_max_len;         /* 128 */
-    int shards;                   /* ringkv: default online CPUs */
+    int shards;                   /* ringkv: default online CPUs - 1, at least 1 (config.c) */
     int io_backend;               /* enum rk_backend */
     int active_expire_enabled;    /* DEBUG SET-ACTIVE-EXPIRE (not a directive) */
 } rk_config;

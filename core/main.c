@@ -54,8 +54,9 @@ static void install_crash_handler(void) {
 }
 
 /* Opens a listening socket for one bind address. Returns the fd, -1 on
- * error (errno set), or -2 when the address family is unavailable. */
-static int listen_on(const char *addr, int port, int backlog) {
+ * error (errno set), or -2 when the address family is unavailable. With
+ * reuseport the socket joins a group of sockets on the same port. */
+static int listen_on(const char *addr, int port, int backlog, int reuseport) {
     struct sockaddr_storage ss;
     socklen_t sslen;
     memset(&ss, 0, sizeof(ss));
@@ -90,7 +91,7 @@ static int listen_on(const char *addr, int port, int backlog) {
     if (fd < 0) return errno == EAFNOSUPPORT ? -2 : -1;
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    if (reuseport) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
     if (v6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
     if (bind(fd, (struct sockaddr *)&ss, sslen) != 0 || listen(fd, backlog) != 0) {
         int e = errno;
@@ -108,8 +109,20 @@ static int open_listeners(rk_config *cfg, int fds[RK_MAX_SHARDS][16], int *nfds)
         const char *addr = cfg->bind[b];
         int optional = addr[0] == '-';
         if (optional) addr++;
+        /* SO_REUSEPORT would let us join another process's group on a
+         * port already in use: bind once without it first, as a check. */
+        if (cfg->port != 0) {
+            int probe = listen_on(addr, cfg->port, 1, 0);
+            if (probe >= 0) close(probe);
+            else if (probe == -1) {
+                rk_log(LL_WARNING, "Warning: Could not create server TCP listening socket %s:%d: bind: %s",
+                       addr, cfg->port, strerror(errno));
+                rk_log(LL_WARNING, "Failed listening on port %d (tcp), aborting.", cfg->port);
+                return -1;
+            }
+        }
         for (int s = 0; s < g_nshards; s++) {
-            int fd = listen_on(addr, cfg->port, (int)cfg->tcp_backlog);
+            int fd = listen_on(addr, cfg->port, (int)cfg->tcp_backlog, 1);
             if (fd < 0) {
                 if (optional && s == 0) {
                     rk_log(LL_NOTICE, "Optional bind address %s:%d unavailable: %s", addr, cfg->port,

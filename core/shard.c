@@ -32,14 +32,24 @@ char g_executable[4096];
 
 /* ---- Slots ---------------------------------------------------------- */
 
-/* CRC16-CCITT (XMODEM), polynomial 0x1021, as Redis Cluster uses. */
-uint16_t rk_crc16(const char *buf, size_t len) {
-    uint16_t crc = 0;
-    for (size_t i = 0; i < len; i++) {
-        crc ^= (uint16_t)((uint8_t)buf[i]) << 8;
+/* CRC16-CCITT (XMODEM), polynomial 0x1021, as Redis Cluster uses; one
+ * table lookup per byte. The table is filled before main() runs, so every
+ * thread only ever reads it. */
+static uint16_t crc16_table[256];
+
+__attribute__((constructor)) static void crc16_init(void) {
+    for (int byte = 0; byte < 256; byte++) {
+        uint16_t crc = (uint16_t)(byte << 8);
         for (int b = 0; b < 8; b++)
             crc = (crc & 0x8000) ? (uint16_t)((crc << 1) ^ 0x1021) : (uint16_t)(crc << 1);
+        crc16_table[byte] = crc;
     }
+}
+
+uint16_t rk_crc16(const char *buf, size_t len) {
+    uint16_t crc = 0;
+    for (size_t i = 0; i < len; i++)
+        crc = (uint16_t)((crc << 8) ^ crc16_table[((crc >> 8) ^ (uint8_t)buf[i]) & 0xff]);
     return crc;
 }
 

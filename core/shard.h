@@ -112,6 +112,7 @@ extern __thread rk_shard *rk_this_shard;
 uint16_t rk_crc16(const char *buf, size_t len);
 unsigned rk_key_slot(const char *key, size_t len);
 static inline int rk_key_shard(const char *key, size_t len) {
+    if (g_nshards == 1) return 0;
     return (int)(rk_key_slot(key, len) % (unsigned)g_nshards);
 }
 

@@ -10,6 +10,7 @@ PACKAGES=(
   libgtest-dev libbenchmark-dev
   python3-pytest python3-redis
   redis-tools redis-server
+  clang libclang-rt-14-dev
 )
 
 SUDO=""
@@ -74,6 +75,3 @@ if is_installed redis-server; then
   fi
 fi
 
-if ! command -v clang >/dev/null 2>&1; then
-  echo "setup.sh: clang not found: the fuzz stage of scripts/test.sh will fail (apt-get install clang to enable it)"
-fi
