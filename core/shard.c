@@ -158,9 +158,26 @@ void shard_slowlog_reset(rk_shard *s) {
 
 /* ---- Messages ------------------------------------------------------- */
 
+/* From a shard thread to another shard, the eventfd write is deferred to
+ * the end of the sender's loop iteration (shard_flush_wakes), so a burst of
+ * requests costs one write; messages to itself or from other threads wake
+ * at once. */
 void shard_send(int to, rk_msg *m) {
     assert(to >= 0 && to < g_nshards);
-    rk_mailbox_push(&g_shards[to]->mailbox, m);
+    rk_shard *self = rk_this_shard;
+    if (!self || self->id == to) {
+        rk_mailbox_push(&g_shards[to]->mailbox, m);
+        return;
+    }
+    if (rk_mailbox_push_lazy(&g_shards[to]->mailbox, m)) self->owed_wakes |= 1ull << to;
+}
+
+static void shard_flush_wakes(rk_shard *s) {
+    while (s->owed_wakes) {
+        int to = __builtin_ctzll(s->owed_wakes);
+        s->owed_wakes &= s->owed_wakes - 1;
+        rk_mailbox_wake(&g_shards[to]->mailbox);
+    }
 }
 
 static void shard_handle_msg(rk_shard *s, rk_msg *m) {
@@ -227,6 +244,7 @@ static void shard_before_wait(void *ud) {
     rk_msg *m;
     while ((m = rk_mailbox_pop(&s->mailbox)) != NULL) shard_handle_msg(s, m);
     clients_before_wait(s);
+    shard_flush_wakes(s);
 }
 
 /* ---- Life cycle ------------------------------------------------------- */

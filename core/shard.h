@@ -98,6 +98,9 @@ typedef struct rk_shard {
     int client_pause_write_only;
     int64_t start_ms;            /* server start, for uptime */
 
+    /* Shards whose mailbox this shard owes a wake (flushed before waiting). */
+    uint64_t owed_wakes;
+
     int active_expire_enabled;
     uint64_t expire_db_cursor;   /* which db the active expiry continues with */
     int stopping;

@@ -67,21 +67,30 @@ static void mb_link(rk_mailbox *mb, rk_msg *m)
     atomic_store_explicit(&prev->next, m, memory_order_release);
 }
 
-void rk_mailbox_push(rk_mailbox *mb, rk_msg *m)
+void rk_mailbox_wake(rk_mailbox *mb)
+{
+    uint64_t one = 1;
+    ssize_t n;
+    /* eventfd writes only fail with EINTR here (the counter cannot
+     * reach its 2^64-2 limit while the flag limits us to one write per
+     * acknowledged wake). */
+    do {
+        n = write(mb->efd, &one, sizeof one);
+    } while (n < 0 && errno == EINTR);
+    assert(n == (ssize_t)sizeof one);
+}
+
+int rk_mailbox_push_lazy(rk_mailbox *mb, rk_msg *m)
 {
     assert(m != &mb->stub);
     mb_link(mb, m);
-    if (atomic_exchange_explicit(&mb->wake_pending, 1, memory_order_acq_rel) == 0) {
-        uint64_t one = 1;
-        ssize_t n;
-        /* eventfd writes only fail with EINTR here (the counter cannot
-         * reach its 2^64-2 limit while the flag limits us to one write per
-         * acknowledged wake). */
-        do {
-            n = write(mb->efd, &one, sizeof one);
-        } while (n < 0 && errno == EINTR);
-        assert(n == (ssize_t)sizeof one);
-    }
+    return atomic_exchange_explicit(&mb->wake_pending, 1, memory_order_acq_rel) == 0;
+}
+
+void rk_mailbox_push(rk_mailbox *mb, rk_msg *m)
+{
+    if (rk_mailbox_push_lazy(mb, m))
+        rk_mailbox_wake(mb);
 }
 
 rk_msg *rk_mailbox_pop(rk_mailbox *mb)

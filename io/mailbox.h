@@ -33,6 +33,13 @@ int rk_mailbox_init(rk_mailbox *mb);
 void rk_mailbox_destroy(rk_mailbox *mb);
 /* Any thread. Wakes the consumer unless a wake is already pending. */
 void rk_mailbox_push(rk_mailbox *mb, rk_msg *m);
+/* Any thread: links m but leaves the wake to the caller. Returns 1 when
+ * this push owes the consumer a wake: the caller must then call
+ * rk_mailbox_wake() soon (before it blocks), which lets a thread send a
+ * burst of messages during one loop iteration for one eventfd write.
+ * Other producers meanwhile rely on that owed wake. */
+int rk_mailbox_push_lazy(rk_mailbox *mb, rk_msg *m);
+void rk_mailbox_wake(rk_mailbox *mb);
 /* Consumer thread only. NULL when empty (or when a producer is mid-push:
  * the consumer is then woken again, never left with a stranded message). */
 rk_msg *rk_mailbox_pop(rk_mailbox *mb);

@@ -143,3 +143,25 @@ TEST(Mailbox, FourProducersOneMillionEach)
 {
     RunProducers(4, 1000000);
 }
+
+TEST(Mailbox, LazyPushOwesExactlyOneWake)
+{
+    rk_mailbox mb;
+    ASSERT_EQ(rk_mailbox_init(&mb), 0);
+    TestMsg a{}, b{};
+    // The first lazy push owes the wake; later ones ride on it.
+    EXPECT_EQ(rk_mailbox_push_lazy(&mb, &a.base), 1);
+    EXPECT_EQ(rk_mailbox_push_lazy(&mb, &b.base), 0);
+    uint64_t v = 0;
+    EXPECT_LT(read(mb.efd, &v, sizeof v), 0);  // nothing written yet
+    rk_mailbox_wake(&mb);
+    ASSERT_EQ(read(mb.efd, &v, sizeof v), (ssize_t)sizeof v);
+    rk_mailbox_ack_wake(&mb);
+    EXPECT_EQ(rk_mailbox_pop(&mb), &a.base);
+    EXPECT_EQ(rk_mailbox_pop(&mb), &b.base);
+    EXPECT_EQ(rk_mailbox_pop(&mb), nullptr);
+    // After the acknowledgement the next push owes a wake again.
+    EXPECT_EQ(rk_mailbox_push_lazy(&mb, &a.base), 1);
+    EXPECT_EQ(rk_mailbox_pop(&mb), &a.base);
+    rk_mailbox_destroy(&mb);
+}
