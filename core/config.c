@@ -671,16 +671,22 @@ typedef struct load_state {
     char *err;
     size_t errlen;
     int depth;
+    const char *source;  /* file being read; NULL at top level */
+    const char *top_file;/* the top-level file, or NULL */
+    int top_file_lines;  /* lines of it; later lines are command-line options */
 } load_state;
 
 static int load_string(load_state *st, const char *text);
 
+/* Redis's message, plus the file (or the command line) the line came from. */
 static void fatal_at_line(load_state *st, int linenum, const char *line, const char *msg)
 {
+    const char *where = st->source;
+    if (!where) where = st->top_file && linenum <= st->top_file_lines ? st->top_file : "(command line)";
     set_err(st->err, st->errlen,
             "*** FATAL CONFIG FILE ERROR (Redis " RK_REDIS_VERSION ") ***\n"
-            "Reading the configuration file, at line %d\n>>> '%s'\n%s",
-            linenum, line, msg);
+            "Reading the configuration file %s, at line %d\n>>> '%s'\n%s",
+            where, linenum, line, msg);
 }
 
 static void fatal_no_line(load_state *st, const char *msg)
@@ -720,9 +726,12 @@ static int load_file(load_state *st, const char *path)
         set_err(st->err, st->errlen, "Fatal error, can't open config file '%s': %s", path, strerror(err_no));
         return -1;
     }
+    const char *outer = st->source;
+    st->source = path;
     st->depth++;
     int rc = load_string(st, text);
     st->depth--;
+    st->source = outer;
     free(text);
     return rc;
 }
@@ -856,7 +865,7 @@ static int check_logfile(load_state *st)
 
 int config_load(rk_config *cfg, const char *path, int argc, char **argv, char *err, size_t errlen)
 {
-    load_state st = {cfg, err, errlen, 0};
+    load_state st = {cfg, err, errlen, 0, NULL, NULL, 0};
     sbuf text = {0};
     sb_catlen(&text, "", 0);
     if (path) {
@@ -871,6 +880,9 @@ int config_load(rk_config *cfg, const char *path, int argc, char **argv, char *e
             return -1;
         }
         sb_cat(&text, content);
+        st.top_file = cfg->config_file;
+        st.top_file_lines = 1;
+        for (const char *p = content; *p; p++) st.top_file_lines += *p == '\n';
         free(content);
     }
     if (argc > 0) {

@@ -246,6 +246,8 @@ static void client_reply_cmd(rk_ctx *c) {
     rk_client *cl = c->client;
     if (slice_eq(c->argv[2], "on")) {
         cl->flags &= ~(CLIENT_REPLY_OFF | CLIENT_REPLY_SKIP_NEXT | CLIENT_REPLY_SKIP);
+        /* The reply target was chosen while replies were off. */
+        c->r.out = client_reply_buf(cl);
         reply_ok(&c->r);
     } else if (slice_eq(c->argv[2], "off")) {
         cl->flags |= CLIENT_REPLY_OFF;

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <liblzf/lzf.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1716,6 +1717,8 @@ static const char *const k_debug_help[] = {
     "    it is used instead of the 'key' prefix. These are not propagated to",
     "    replicas. Cluster slots are not respected so keys not belonging to the",
     "    current node can be created in cluster mode.",
+    "SEGFAULT",
+    "    Crash the server with sigsegv.",
     "SET-ACTIVE-EXPIRE <0|1>",
     "    Setting it to 0 disables expiring keys in background when they are not",
     "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
@@ -1784,6 +1787,10 @@ static void debug_coord(rk_client *c, const rk_command *cmd, int argc, rk_slice 
         if (positive_arg(c, argv[2], &count) < 0) return;
         if (argc == 5 && positive_arg(c, argv[4], &valsize) < 0) return;
         start_all(c, cmd, argc, argv, NULL, NULL, debug_populate_hop, first_error_or_ok_step);
+    } else if (slice_is(sub, "segfault") && argc == 2) {
+        /* The crash handler's path, as for a real invalid access. */
+        rk_log(LL_WARNING, "DEBUG SEGFAULT requested by client id=%llu", (unsigned long long)c->id);
+        raise(SIGSEGV);
     } else if (slice_is(sub, "set-active-expire") && argc == 3) {
         start_all(c, cmd, argc, argv, NULL, NULL, set_active_expire_hop, first_error_or_ok_step);
     } else {

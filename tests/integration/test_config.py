@@ -29,7 +29,7 @@ def test_bad_value_in_file_names_line_and_directive(tmp_path):
     rc, out = run_binary(conf, cwd=tmp_path)
     assert rc != 0
     assert FATAL in out
-    assert "Reading the configuration file, at line 2\n>>> 'port 99999'\n" \
+    assert f"Reading the configuration file {conf.resolve()}, at line 2\n>>> 'port 99999'\n" \
            "argument must be between 0 and 65535 inclusive" in out
 
 

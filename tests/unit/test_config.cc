@@ -142,9 +142,9 @@ TEST_F(ConfigTest, MemoryUnits) {
 
 TEST_F(ConfigTest, ErrorsNameLineAndDirective) {
     EXPECT_EQ(load("# hi\nport 99999\n"), -1);
-    EXPECT_STREQ(err_,
+    EXPECT_EQ(std::string(err_),
                  "*** FATAL CONFIG FILE ERROR (Redis 7.0.15) ***\n"
-                 "Reading the configuration file, at line 2\n"
+                 "Reading the configuration file " + std::string(cfg_.config_file) + ", at line 2\n"
                  ">>> 'port 99999'\n"
                  "argument must be between 0 and 65535 inclusive");
     EXPECT_EQ(load("prot 1\n"), -1);
@@ -169,7 +169,7 @@ TEST_F(ConfigTest, ArgvActsAsLinesAfterFile) {
     EXPECT_EQ(load("port 7000\n", {"--port", "99999"}), -1);
     EXPECT_STREQ(err_,
                  "*** FATAL CONFIG FILE ERROR (Redis 7.0.15) ***\n"
-                 "Reading the configuration file, at line 3\n"
+                 "Reading the configuration file (command line), at line 3\n"
                  ">>> 'port \"99999\"'\n"
                  "argument must be between 0 and 65535 inclusive");
     ASSERT_EQ(load("port 7000\n", {"--port", "7001", "--loglevel", "debug", "--bind", "127.0.0.1", "::1"}), 0)
