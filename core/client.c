@@ -32,6 +32,9 @@
 #include "core/txn.h"
 
 static _Atomic uint64_t g_next_client_id = 1;
+/* Connected clients over all shards, for maxclients: the one counter
+ * shards share, updated with atomic adds only. */
+static _Atomic int64_t g_connected_clients;
 
 uint64_t client_next_id(void) { return g_next_client_id++; }
 
@@ -108,11 +111,10 @@ static void refuse_connection(rk_conn *conn, const char *msg, size_t len) {
 void *client_on_accept(void *ud, rk_conn *conn) {
     rk_shard *s = ud;
     s->stats.total_connections_received++;
-    uint64_t total_clients = 0;
-    for (int i = 0; i < g_nshards; i++) total_clients += g_shards[i]->nclients; /* stat read, approximate by design */
-    if ((long long)total_clients >= s->cfg.maxclients) {
+    if (atomic_load_explicit(&g_connected_clients, memory_order_relaxed) >= s->cfg.maxclients) {
         s->stats.rejected_connections++;
-        refuse_connection(conn, "-ERR max number of clients reached\r\n", 37);
+        static const char maxclients_msg[] = "-ERR max number of clients reached\r\n";
+        refuse_connection(conn, maxclients_msg, sizeof(maxclients_msg) - 1);
         return NULL;
     }
     if (s->cfg.protected_mode && s->cfg.requirepass == NULL && !rk_conn_peer_is_local(conn)) {
@@ -136,6 +138,7 @@ void *client_on_accept(void *ud, rk_conn *conn) {
     if (s->clients) s->clients->prev = c;
     s->clients = c;
     s->nclients++;
+    atomic_fetch_add_explicit(&g_connected_clients, 1, memory_order_relaxed);
     return c;
 }
 
@@ -146,6 +149,7 @@ static void client_unlink(rk_client *c) {
     if (c->next) c->next->prev = c->prev;
     c->prev = c->next = NULL;
     s->nclients--;
+    atomic_fetch_sub_explicit(&g_connected_clients, 1, memory_order_relaxed);
 }
 
 void client_on_close(void *ud) {

@@ -37,11 +37,9 @@ typedef struct mk_state {
 
 static void mk_state_free(void *p) {
     mk_state *st = p;
-    for (int i = 0; i < RK_MAX_SHARDS; i++) {
-        /* Objects not applied (never, unless the process is stopping) are leaked deliberately:
-         * they belong to a participant's heap accounting. */
-        rk_buf_free(&st->writeback[i]);
-    }
+    /* The write-back hop gave every planned object to its shard's keyspace:
+     * only the lists themselves remain. */
+    for (int i = 0; i < RK_MAX_SHARDS; i++) rk_buf_free(&st->writeback[i]);
     free(st->keypos);
     free(st->keyshard);
     free(st);

@@ -138,3 +138,25 @@ def test_crash_prints_stack_trace_to_log(start_server):
     assert "RINGKV BUG REPORT START" in log
     assert "STACK TRACE" in log
     assert "ringkv-server" in log  # symbolized frames of our binary
+
+
+def test_maxclients_refuses_with_redis_error(start_server):
+    srv = start_server(maxclients=3)
+    kept, refusal = [], None
+    for _ in range(5):  # the harness may hold a connection of its own
+        sock = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+        sock.settimeout(0.3)
+        try:
+            refusal = sock.recv(256)  # an accepted client hears nothing
+        except socket.timeout:
+            kept.append(sock)
+            continue
+        sock.close()
+        break
+    assert refusal == b"-ERR max number of clients reached\r\n"
+    assert 1 <= len(kept) <= 3
+    for sock in kept:
+        sock.settimeout(5)
+        sock.sendall(b"PING\r\n")
+        assert sock.recv(64) == b"+PONG\r\n"
+        sock.close()
