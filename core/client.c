@@ -68,6 +68,17 @@ static rk_reply_slot *slot_append(rk_client *c, int done) {
     return sl;
 }
 
+static size_t out_len(const rk_client *c) { return c->conn ? rk_conn_out(c->conn)->len : 0; }
+
+/* Counts reply bytes that reached the connection since `before` was read. */
+static void count_output(rk_client *c, size_t before) {
+    size_t now = out_len(c);
+    if (now > before) {
+        c->home->stats.net_output_bytes += now - before;
+        c->tot_net_out += now - before;
+    }
+}
+
 /* Moves every finished reply at the head of the queue to the socket. */
 static void slots_flush(rk_client *c) {
     while (c->slots_head && c->slots_head->done) {
@@ -294,7 +305,9 @@ void client_handle_reply(rk_req *req) {
     }
     free(req);
     if (c->flags & CLIENT_CONN_GONE) { client_maybe_free(c); return; }
+    size_t before = out_len(c);
     slots_flush(c);
+    count_output(c, before);
     check_output_limits(c);
     /* A stalled pipeline (inflight bound or a barrier) may continue now. */
     if (c->qbuf.len && !(c->flags & CLIENT_PROCESSING) &&
@@ -320,7 +333,9 @@ void client_txn_done(rk_client *c, rk_buf *reply) {
     /* A transaction finished without hops returns inside process_input,
      * whose loop goes on by itself. */
     if (c->flags & CLIENT_PROCESSING) return;
+    size_t before = out_len(c);
     slots_flush(c);
+    count_output(c, before);
     check_output_limits(c);
     if (c->qbuf.len) process_input(c);
 }
@@ -453,6 +468,7 @@ static void process_input(rk_client *c) {
     size_t qpos = 0;
     assert(!(c->flags & CLIENT_PROCESSING));
     c->flags |= CLIENT_PROCESSING;
+    size_t out_before = out_len(c);
     while (c->conn && !(c->flags & (CLIENT_CLOSE_AFTER_REPLY | CLIENT_CLOSE_ASAP | CLIENT_IN_TXN))) {
         if (txn_shard_paused(s)) { txn_stall_client(s, c); break; }
         size_t consumed = 0, hint = 0;
@@ -496,6 +512,7 @@ static void process_input(rk_client *c) {
     if (qpos) rk_buf_consume(&c->qbuf, qpos);
     if (c->qbuf.len == 0) rk_buf_shrink(&c->qbuf, 16 * 1024);
     slots_flush(c);
+    count_output(c, out_before);
     if (c->conn && (c->flags & CLIENT_CLOSE_AFTER_REPLY) && !c->slots_head) rk_conn_close(c->conn, 1);
     check_output_limits(c);
 }

@@ -14,6 +14,7 @@ struct rk_client;
 struct rk_command;
 struct rk_reply_slot;
 struct rk_txn;
+struct rk_shard;
 
 enum rk_msg_type {
     MSG_REQ = 1,       /* single-shard command for the owner of its keys */
