@@ -28,6 +28,8 @@
 #include "core/log.h"
 #include "core/msg.h"
 #include "core/multikey.h"
+#include "core/evict.h"
+#include "core/pubsub.h"
 #include "core/shard.h"
 #include "core/txn.h"
 
@@ -169,6 +171,7 @@ void client_on_close(void *ud) {
     c->flags |= CLIENT_CONN_GONE;
     client_unlink(c);
     txn_forget_client(c->home, c);
+    if (c->nsubs | c->npsubs | c->nssubs) pubsub_client_gone(c);
     client_maybe_free(c);
 }
 
@@ -200,6 +203,11 @@ void client_close_after_reply(rk_client *c) { c->flags |= CLIENT_CLOSE_AFTER_REP
 /* Runs cmd->proc with statistics and the slowlog. */
 void cmd_call(rk_ctx *ctx) {
     rk_shard *s = ctx->shard;
+    if ((ctx->cmd->flags & CMD_DENYOOM) && evict_make_room(s) != 0) {
+        s->cmdstats[ctx->cmd->id].rejected_calls++;
+        ctx_error(ctx, "OOM command not allowed when used memory > 'maxmemory'.");
+        return;
+    }
     int64_t start = rk_ustime();
     ctx->now_ms = start / 1000;
     s->cmd_time_ms = ctx->now_ms;
@@ -419,6 +427,13 @@ static int dispatch(rk_client *c, int argc, rk_slice *argv) {
         s->cmdstats[cmd->id].rejected_calls++;
         reply_error_now(c, "NOAUTH Authentication required.");
         return DISPATCH_DONE;
+    }
+    if ((c->nsubs | c->npsubs | c->nssubs) && c->resp == 2) {
+        rk_reply r = {client_reply_buf(c), c->resp};
+        if (pubsub_check_allowed(c, cmd, &r) != 0) {
+            shard_count_error(s, "ERR");
+            return DISPATCH_DONE;
+        }
     }
     if (s->client_pause_end_ms && cmd_is_paused_for(s, cmd, rk_mstime())) return DISPATCH_STALL;
 

@@ -69,6 +69,10 @@ typedef struct rk_client {
     rk_reply_slot *slots_head, *slots_tail;
     uint32_t inflight;             /* requests/transactions not yet answered */
 
+    /* Pub/Sub (pubsub.c): subscriptions of this client. */
+    uint32_t nsubs, npsubs, nssubs;
+    void *pubsub;                  /* pubsub.c's per-client state, NULL when none */
+
     /* Output-buffer soft-limit tracking. */
     int64_t obuf_soft_since_ms;
     uint64_t tot_net_in, tot_net_out, tot_cmds;

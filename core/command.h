@@ -112,7 +112,17 @@ struct rk_ctx {
     int64_t now_ms;            /* command time: fixed for the whole command */
     uint64_t client_id;
     int errors;                /* set by ctx_error* so errorstats count it */
+    int in_multi;              /* running inside MULTI/EXEC (or a script): never block */
+    int block_requested;       /* set by ctx_block(): the command found nothing and waits */
+    double block_timeout;      /* seconds, 0 = forever (with block_requested) */
 };
+
+/* A blocking command (BLPOP, BZPOPMIN, ...) that found nothing to serve
+ * calls this instead of replying, when !c->in_multi. The dispatcher then
+ * parks the client on its keys and runs the same command again, from the
+ * start, when one of them changes (core/blocking.c); its timeout is the
+ * command's own last (or given) argument, parsed by the proc and passed here. */
+void ctx_block(rk_ctx *c, double timeout_seconds);
 
 /* Reply helpers that also keep error statistics. msg includes its code ("ERR ..."). */
 void ctx_error(rk_ctx *c, const char *msg);
@@ -151,6 +161,12 @@ extern const rk_command rk_string_commands[];
 extern const rk_command rk_key_commands[];
 extern const rk_command rk_server_commands[];
 extern const rk_command rk_conn_commands[];
+extern const rk_command rk_list_commands[];
+extern const rk_command rk_hash_commands[];
+extern const rk_command rk_set_commands[];
+extern const rk_command rk_zset_commands[];
+extern const rk_command rk_pubsub_commands[];
+extern const rk_command rk_multi_commands[];
 
 
 /* Added by the command-table owner: the full name of a command as Redis

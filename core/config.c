@@ -302,6 +302,7 @@ enum dflag {
     F_PROTECTED = 1 << 1,      /* Redis 7's enable-protected-configs default: refused */
     F_NULL_IF_EMPTY = 1 << 2,  /* "" stores NULL (pidfile, requirepass) */
     F_SENSITIVE = 1 << 3,
+    F_ALIAS = 1 << 4,          /* an old name (…-ziplist-…): set and got by name, never listed or rewritten */
 };
 
 typedef struct enum_name { const char *name; int value; } enum_name;
@@ -354,6 +355,19 @@ static const directive directives[] = {
     {"client-output-buffer-limit", T_OBUF, 0, 0, 0, 0, 0, NULL},
     D_NUM("slowlog-log-slower-than", T_INT, slowlog_log_slower_than, 0, -1, LLONG_MAX),
     D_NUM("slowlog-max-len", T_INT, slowlog_max_len, 0, 0, LLONG_MAX),
+    D_NUM("list-max-listpack-size", T_INT, list_max_listpack_size, 0, -5, INT_MAX),
+    D_NUM("list-max-ziplist-size", T_INT, list_max_listpack_size, F_ALIAS, -5, INT_MAX),
+    D_NUM("hash-max-listpack-entries", T_INT, hash_max_listpack_entries, 0, 0, LLONG_MAX),
+    D_NUM("hash-max-ziplist-entries", T_INT, hash_max_listpack_entries, F_ALIAS, 0, LLONG_MAX),
+    D_NUM("hash-max-listpack-value", T_INT, hash_max_listpack_value, 0, 0, LLONG_MAX),
+    D_NUM("hash-max-ziplist-value", T_INT, hash_max_listpack_value, F_ALIAS, 0, LLONG_MAX),
+    D_NUM("set-max-intset-entries", T_INT, set_max_intset_entries, 0, 0, LLONG_MAX),
+    D_NUM("set-max-listpack-entries", T_INT, set_max_listpack_entries, 0, 0, LLONG_MAX),
+    D_NUM("set-max-listpack-value", T_INT, set_max_listpack_value, 0, 0, LLONG_MAX),
+    D_NUM("zset-max-listpack-entries", T_INT, zset_max_listpack_entries, 0, 0, LLONG_MAX),
+    D_NUM("zset-max-ziplist-entries", T_INT, zset_max_listpack_entries, F_ALIAS, 0, LLONG_MAX),
+    D_NUM("zset-max-listpack-value", T_INT, zset_max_listpack_value, 0, 0, LLONG_MAX),
+    D_NUM("zset-max-ziplist-value", T_INT, zset_max_listpack_value, F_ALIAS, 0, LLONG_MAX),
     D_NUM("shards", T_INT, shards, F_IMMUTABLE, 1, MAX_SHARDS),
     D_ENUM("io-backend", io_backend, F_IMMUTABLE, backend_names),
 };
@@ -457,6 +471,14 @@ void config_init_defaults(rk_config *cfg)
     cfg->obuf_limits[CLIENT_CLASS_PUBSUB] = (rk_obuf_limit){32LL << 20, 8LL << 20, 60};
     cfg->slowlog_log_slower_than = 10000;
     cfg->slowlog_max_len = 128;
+    cfg->list_max_listpack_size = -2;
+    cfg->hash_max_listpack_entries = 128;
+    cfg->hash_max_listpack_value = 64;
+    cfg->set_max_intset_entries = 512;
+    cfg->set_max_listpack_entries = 128;
+    cfg->set_max_listpack_value = 64;
+    cfg->zset_max_listpack_entries = 128;
+    cfg->zset_max_listpack_value = 64;
     cfg->shards = default_shards();
     cfg->io_backend = RK_BACKEND_AUTO;
     cfg->active_expire_enabled = 1;
@@ -950,6 +972,7 @@ int config_get(const rk_config *cfg, const char *pattern, config_pair_fn *fn, vo
     size_t plen = strlen(pattern);
     for (size_t i = 0; i < N_DIRECTIVES; i++) {
         const directive *d = &directives[i];
+        if ((d->flags & F_ALIAS) && strcasecmp(pattern, d->name) != 0) continue;
         if (!glob_match(pattern, plen, d->name, strlen(d->name), 1)) continue;
         sbuf b = {0};
         format_value(cfg, d, &b);
@@ -1235,6 +1258,7 @@ int config_rewrite(const rk_config *cfg, char *err, size_t errlen)
     int rc = rw_load_old(&rs, cfg->config_file);
     for (size_t i = 0; rc == 0 && i < N_DIRECTIVES; i++) {
         const directive *d = &directives[i];
+        if (d->flags & F_ALIAS) continue;
         arglist nl;
         if (rw_format(cfg, d, &nl) != 0) { errno = ENOMEM; rc = -1; break; }
         /* Lines equal to the default replace old lines but are never

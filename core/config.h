@@ -47,6 +47,12 @@ typedef struct rk_config {
     rk_obuf_limit obuf_limits[CLIENT_CLASS_COUNT]; /* normal 0 0 0, replica 256mb 64mb 60, pubsub 32mb 8mb 60 */
     long long slowlog_log_slower_than; /* 10000 us */
     long long slowlog_max_len;         /* 128 */
+    /* Compact-encoding thresholds (Redis 7 names and defaults). */
+    long long list_max_listpack_size;   /* -2: 8 KiB per node; > 0: entries per node */
+    long long hash_max_listpack_entries, hash_max_listpack_value;   /* 128, 64 */
+    long long set_max_intset_entries;                               /* 512 */
+    long long set_max_listpack_entries, set_max_listpack_value;     /* 128, 64 */
+    long long zset_max_listpack_entries, zset_max_listpack_value;   /* 128, 64 */
     int shards;                   /* ringkv: default online CPUs - 1, at least 1 (config.c) */
     int io_backend;               /* enum rk_backend */
     int active_expire_enabled;    /* DEBUG SET-ACTIVE-EXPIRE (not a directive) */

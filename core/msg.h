@@ -26,6 +26,12 @@ enum rk_msg_type {
     MSG_TXN_HOP,       /* coordinator -> participant: run t->hop */
     MSG_TXN_HOP_DONE,  /* participant -> coordinator */
     MSG_TXN_RELEASE,   /* coordinator -> participant: done, resume */
+    MSG_BLOCK_FIRST = 32,  /* blocking.c's messages */
+    MSG_BLOCK_LAST = 47,
+    MSG_PUBSUB_FIRST = 48, /* pubsub.c's messages */
+    MSG_PUBSUB_LAST = 63,
+    MSG_MULTI_FIRST = 64,  /* multi.c's messages (WATCH bookkeeping) */
+    MSG_MULTI_LAST = 79,
 };
 
 typedef struct rk_req {

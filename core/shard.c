@@ -20,6 +20,7 @@
 #include "core/command.h"
 #include "core/log.h"
 #include "core/msg.h"
+#include "core/pubsub.h"
 #include "core/shard.h"
 #include "core/txn.h"
 
@@ -190,6 +191,10 @@ static void shard_handle_msg(rk_shard *s, rk_msg *m) {
         client_handle_reply((rk_req *)m);
         break;
     default:
+        if (m->type >= MSG_PUBSUB_FIRST && m->type <= MSG_PUBSUB_LAST) {
+            pubsub_handle_msg(s, m);
+            break;
+        }
         txn_handle_msg(s, m);
         break;
     }
