@@ -561,6 +561,8 @@ static int client_class(const rk_client *c) {
     return (c->flags & CLIENT_PUBSUB) ? CLIENT_CLASS_PUBSUB : CLIENT_CLASS_NORMAL;
 }
 
+void client_check_output_limits(rk_client *c) { check_output_limits(c); }
+
 static void check_output_limits(rk_client *c) {
     if (!c->conn) return;
     rk_shard *s = c->home;
