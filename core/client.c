@@ -28,6 +28,8 @@
 #include "core/log.h"
 #include "core/msg.h"
 #include "core/multikey.h"
+#include "core/multi.h"
+#include "core/blocking.h"
 #include "core/evict.h"
 #include "core/pubsub.h"
 #include "core/shard.h"
@@ -172,6 +174,8 @@ void client_on_close(void *ud) {
     client_unlink(c);
     txn_forget_client(c->home, c);
     if (c->nsubs | c->npsubs | c->nssubs) pubsub_client_gone(c);
+    multi_client_reset(c);
+    blocking_client_gone(c);
     client_maybe_free(c);
 }
 
@@ -200,6 +204,15 @@ void client_close_after_reply(rk_client *c) { c->flags |= CLIENT_CLOSE_AFTER_REP
 
 /* ---- Executing a command --------------------------------------------- */
 
+/* A write changed the dataset: its keys may be WATCHed or waited on. Over
+ * approximates (every key of the command), which for WATCH only means an
+ * EXEC that aborts where Redis's finer tracking would not. */
+static void touch_command_keys(rk_ctx *ctx) {
+    int pos[256];
+    int n = cmd_get_keys(ctx->cmd, ctx->argc, ctx->argv, pos, 256);
+    for (int i = 0; i < n; i++) keyspace_touched(ctx->shard, ctx->db, ctx->argv[pos[i]]);
+}
+
 /* Runs cmd->proc with statistics and the slowlog. */
 void cmd_call(rk_ctx *ctx) {
     rk_shard *s = ctx->shard;
@@ -211,8 +224,10 @@ void cmd_call(rk_ctx *ctx) {
     int64_t start = rk_ustime();
     ctx->now_ms = start / 1000;
     s->cmd_time_ms = ctx->now_ms;
+    int64_t dirty_before = s->dirty;
     ctx->cmd->proc(ctx);
     int64_t dur = rk_ustime() - start;
+    if (s->dirty != dirty_before && (watch_active(s) || blocking_active(s))) touch_command_keys(ctx);
     rk_cmdstat *st = &s->cmdstats[ctx->cmd->id];
     st->calls++;
     st->usec += (uint64_t)dur;
@@ -240,6 +255,12 @@ static void exec_local(rk_client *c, const rk_command *cmd, int argc, rk_slice *
     ctx.r.resp = c->resp;
     cmd_call(&ctx);
     c->last_cmd = cmd;
+    if (ctx.block_requested) {
+        if (c->blocked) blocking_rerun_finished(c, 1);
+        else client_block_from(c, cmd, argc, argv, ctx.block_timeout);
+    } else if (c->blocked) {
+        blocking_rerun_finished(c, 0);
+    }
 }
 
 void shard_exec_request(rk_shard *s, rk_req *req) {
@@ -256,6 +277,8 @@ void shard_exec_request(rk_shard *s, rk_req *req) {
     ctx.r.out = &req->reply;
     ctx.r.resp = req->resp;
     cmd_call(&ctx);
+    req->blocked = ctx.block_requested;
+    req->block_timeout = ctx.block_timeout;
     req->m.type = MSG_REPLY;
     shard_send(req->home, &req->m);
 }
@@ -310,6 +333,17 @@ void client_handle_reply(rk_req *req) {
         req->slot->done = 1;
     } else {
         rk_buf_free(&req->reply);
+    }
+    if (req->cmd->flags & CMD_BLOCKING) {
+        c->flags &= ~CLIENT_WAIT_BLOCKING;
+        if (!(c->flags & CLIENT_CONN_GONE)) {
+            if (req->blocked) {
+                if (c->blocked) blocking_rerun_finished(c, 1);
+                else client_block_from(c, req->cmd, req->argc, req->argv, req->block_timeout);
+            } else if (c->blocked) {
+                blocking_rerun_finished(c, 0);
+            }
+        }
     }
     free(req);
     if (c->flags & CLIENT_CONN_GONE) { client_maybe_free(c); return; }
@@ -392,7 +426,11 @@ static int cmd_is_paused_for(const rk_shard *s, const rk_command *cmd, int64_t n
 static int dispatch(rk_client *c, int argc, rk_slice *argv) {
     rk_shard *s = c->home;
     const rk_command *cmd = cmd_lookup(argv[0]);
-    if (!cmd) { reply_unknown_command(c, argc, argv); return DISPATCH_DONE; }
+    if (!cmd) {
+        multi_flag_error(c);
+        reply_unknown_command(c, argc, argv);
+        return DISPATCH_DONE;
+    }
     if (cmd->subcommands) {
         if (argc < 2) {
             /* A container with a proc of its own (bare COMMAND) runs it. */
@@ -413,6 +451,7 @@ static int dispatch(rk_client *c, int argc, rk_slice *argv) {
             snprintf(msg, sizeof(msg), "ERR unknown subcommand '%.*s'. Try %s HELP.",
                      (int)(argv[1].len > 128 ? 128 : argv[1].len), argv[1].ptr, upper);
             for (char *p = msg; *p; p++) if (*p == '\r' || *p == '\n') *p = ' ';
+            multi_flag_error(c);
             reply_error_now(c, msg);
             return DISPATCH_DONE;
         }
@@ -421,13 +460,16 @@ static int dispatch(rk_client *c, int argc, rk_slice *argv) {
     if (cmd_check_arity(cmd, argc, &(rk_reply){client_reply_buf(c), c->resp}, argv) != 0) {
         s->cmdstats[cmd->id].rejected_calls++;
         shard_count_error(s, "ERR");
+        multi_flag_error(c);
         return DISPATCH_DONE;
     }
     if (!(c->flags & CLIENT_AUTHENTICATED) && !(cmd->flags & CMD_NO_AUTH)) {
         s->cmdstats[cmd->id].rejected_calls++;
+        multi_flag_error(c);
         reply_error_now(c, "NOAUTH Authentication required.");
         return DISPATCH_DONE;
     }
+    if (c->multi && multi_intercept(c, cmd, argc, argv)) return DISPATCH_DONE;
     if ((c->nsubs | c->npsubs | c->nssubs) && c->resp == 2) {
         rk_reply r = {client_reply_buf(c), c->resp};
         if (pubsub_check_allowed(c, cmd, &r) != 0) {
@@ -465,6 +507,11 @@ static int dispatch(rk_client *c, int argc, rk_slice *argv) {
         if (c->inflight >= CLIENT_MAX_INFLIGHT) result = DISPATCH_STALL;
         else if (send_remote(c, cmd, argc, argv, __builtin_ctzll(mask)) != 0)
             reply_error_now(c, "ERR out of memory");
+        else if (cmd->flags & CMD_BLOCKING) {
+            /* Whether it blocks is known only when it comes back: input waits. */
+            c->flags |= CLIENT_WAIT_BLOCKING;
+            result = DISPATCH_STOP;
+        }
     } else if (!multikey_args_complete(cmd, argc, pos, nkeys)) {
         exec_local(c, cmd, argc, argv); /* e.g. MSET a 1 b: the proc answers the arity error */
     } else if (c->inflight) {
@@ -484,7 +531,8 @@ static void process_input(rk_client *c) {
     assert(!(c->flags & CLIENT_PROCESSING));
     c->flags |= CLIENT_PROCESSING;
     size_t out_before = out_len(c);
-    while (c->conn && !(c->flags & (CLIENT_CLOSE_AFTER_REPLY | CLIENT_CLOSE_ASAP | CLIENT_IN_TXN))) {
+    while (c->conn && !(c->flags & (CLIENT_CLOSE_AFTER_REPLY | CLIENT_CLOSE_ASAP | CLIENT_IN_TXN |
+                                    CLIENT_BLOCKED | CLIENT_WAIT_BLOCKING))) {
         if (txn_shard_paused(s)) { txn_stall_client(s, c); break; }
         size_t consumed = 0, hint = 0;
         const char *err = NULL;
@@ -533,7 +581,15 @@ static void process_input(rk_client *c) {
 }
 
 void client_resume(rk_client *c) {
-    if (c->conn && c->qbuf.len) process_input(c);
+    if (c->conn && c->qbuf.len && !(c->flags & CLIENT_PROCESSING)) process_input(c);
+}
+
+void client_rerun(rk_client *c, int argc, rk_slice *argv) {
+    int d = dispatch(c, argc, argv);
+    /* Held back (CLIENT PAUSE, a barrier): it stays blocked and is signalled again. */
+    if (d == DISPATCH_STALL) blocking_rerun_finished(c, 1);
+    slots_flush(c);
+    check_output_limits(c);
 }
 
 void client_on_data(void *ud, const char *data, size_t len) {
@@ -592,6 +648,7 @@ void clients_before_wait(rk_shard *s) {
 }
 
 void clients_cron(rk_shard *s) {
+    blocking_cron(s);
     int64_t now = rk_mstime();
     rk_client *next;
     for (rk_client *c = s->clients; c; c = next) {

@@ -32,7 +32,9 @@ enum rk_client_flag {
     CLIENT_CONN_GONE = 1u << 9,    /* socket closed; freed when inflight drops to 0 */
     CLIENT_PUBSUB = 1u << 10,
     CLIENT_STALLED = 1u << 11,
-    CLIENT_PROCESSING = 1u << 12,  /* inside process_input: completions must not re-enter it */     /* waiting in the shard's stalled list (txn.c) */
+    CLIENT_PROCESSING = 1u << 12,  /* inside process_input: completions must not re-enter it */
+    CLIENT_BLOCKED = 1u << 13,     /* waiting on keys (blocking.c) */
+    CLIENT_WAIT_BLOCKING = 1u << 14, /* a blocking command runs on another shard: input waits */     /* waiting in the shard's stalled list (txn.c) */
 };
 
 /* One reply that cannot be written yet because an earlier one is pending. */
@@ -69,6 +71,9 @@ typedef struct rk_client {
     rk_reply_slot *slots_head, *slots_tail;
     uint32_t inflight;             /* requests/transactions not yet answered */
 
+    struct rk_multi_state *multi;  /* MULTI queue and WATCHed keys (multi.c), NULL when none */
+    struct rk_blocked *blocked;    /* the command this client is blocked on (blocking.c) */
+
     /* Pub/Sub (pubsub.c): subscriptions of this client. */
     uint32_t nsubs, npsubs, nssubs;
     void *pubsub;                  /* pubsub.c's per-client state, NULL when none */
@@ -100,6 +105,8 @@ void clients_cron(struct rk_shard *s);
 void client_check_output_limits(rk_client *c);
 /* Closes a client as soon as possible (CLIENT KILL, limits). */
 void client_kill(rk_client *c);
+/* Re-runs a blocked client's command through the normal routing (blocking.c). */
+void client_rerun(rk_client *c, int argc, rk_slice *argv);
 /* Next client id: unique across shards. */
 uint64_t client_next_id(void);
 

@@ -14,6 +14,7 @@
 #include "core/client.h"
 #include "core/command.h"
 #include "core/log.h"
+#include "core/multi.h"
 #include "core/shard.h"
 #include "core/txn.h"
 
@@ -176,6 +177,7 @@ static void reset_cmd(rk_ctx *c) {
                    CLIENT_NO_TOUCH);
     if (c->shard->cfg.requirepass) cl->flags &= ~CLIENT_AUTHENTICATED;
     set_client_name(cl, (rk_slice){NULL, 0});
+    multi_client_reset(cl);
     reply_simple(&c->r, "RESET");
 }
 

@@ -47,6 +47,8 @@ typedef struct rk_req {
     uint64_t client_id;
     rk_slice *argv;                /* points into the same allocation */
     rk_buf reply;
+    int blocked;                   /* the command asked to block (ctx_block) */
+    double block_timeout;
 } rk_req;
 
 typedef struct rk_txn_msg {

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/blocking.h"
 #include "core/client.h"
 #include "core/command.h"
 #include "core/multikey.h"
@@ -26,6 +27,16 @@
 #include "core/txn.h"
 
 typedef struct mk_state {
+    const rk_command *cmd;
+    int argc;
+    rk_slice *argv;       /* borrowed: the txn's argv or the EXEC queue's copy */
+    int dbid;
+    int resp;
+    int in_multi;
+    rk_buf *reply;        /* where the command's reply goes */
+    int blocked;          /* the command asked to block (ctx_block) */
+    double block_timeout;
+    void (*done)(rk_txn *t); /* called on the coordinator when the command finished */
     int nkeys;
     int *keypos;          /* argv index of each key */
     int *keyshard;        /* owning shard of each key */
@@ -45,83 +56,94 @@ static void mk_state_free(void *p) {
     free(st);
 }
 
-static void ctx_for_shard(rk_ctx *ctx, rk_shard *s, rk_txn *t, int argc, rk_slice *argv, rk_buf *out) {
+static void ctx_for_shard(rk_ctx *ctx, rk_shard *s, rk_txn *t, mk_state *st, int argc, rk_slice *argv,
+                          rk_buf *out) {
     memset(ctx, 0, sizeof(*ctx));
     ctx->shard = s;
-    ctx->db = &s->dbs[t->dbid];
-    ctx->dbid = t->dbid;
-    ctx->resp = t->resp;
+    ctx->db = &s->dbs[st->dbid];
+    ctx->dbid = st->dbid;
+    ctx->resp = st->resp;
     ctx->argc = argc;
     ctx->argv = argv;
-    ctx->cmd = t->cmd;
+    ctx->cmd = st->cmd;
     ctx->client_id = t->client ? t->client->id : 0;
     ctx->r.out = out;
-    ctx->r.resp = t->resp;
+    ctx->r.resp = st->resp;
+    ctx->in_multi = st->in_multi;
 }
 
 /* ---- split / merge ---------------------------------------------------- */
 
 static void split_hop(rk_shard *s, rk_txn *t, rk_buf *out) {
-    mk_state *st = t->arg;
+    mk_state *st = t->mk;
     int argc = 1;
     for (int k = 0; k < st->nkeys; k++)
         if (st->keyshard[k] == s->id) argc += st->group;
     rk_slice *argv = malloc(sizeof(rk_slice) * (size_t)argc);
     if (!argv) { rk_buf_append_str(out, "-ERR out of memory\r\n"); return; }
-    argv[0] = t->argv[0];
+    argv[0] = st->argv[0];
     int n = 1;
     for (int k = 0; k < st->nkeys; k++) {
         if (st->keyshard[k] != s->id) continue;
-        for (int g = 0; g < st->group; g++) argv[n++] = t->argv[st->keypos[k] + g];
+        for (int g = 0; g < st->group; g++) argv[n++] = st->argv[st->keypos[k] + g];
     }
     rk_ctx ctx;
-    ctx_for_shard(&ctx, s, t, argc, argv, out);
+    ctx_for_shard(&ctx, s, t, st, argc, argv, out);
     cmd_call(&ctx);
     free(argv);
 }
 
-static const rk_buf *first_error(rk_txn *t) {
+static uint64_t mk_mask(const mk_state *st) {
+    uint64_t mask = 0;
+    for (int k = 0; k < st->nkeys; k++) mask |= 1ull << st->keyshard[k];
+    return mask;
+}
+
+static const rk_buf *first_error(rk_txn *t, uint64_t mask) {
     for (int i = 0; i < g_nshards; i++)
-        if ((t->shard_mask & (1ull << i)) && t->out[i].len && t->out[i].data[0] == '-') return &t->out[i];
+        if ((mask & (1ull << i)) && t->out[i].len && t->out[i].data[0] == '-') return &t->out[i];
     return NULL;
 }
 
-static void merge_by_key(rk_txn *t, mk_state *st) {
+static void merge_by_key(rk_txn *t, mk_state *st, rk_reply *r) {
     size_t cursor[RK_MAX_SHARDS] = {0};
+    uint64_t mask = mk_mask(st);
     /* Skip each part's array header. */
     for (int i = 0; i < g_nshards; i++) {
-        if (!(t->shard_mask & (1ull << i))) continue;
+        if (!(mask & (1ull << i))) continue;
         const char *crlf = memchr(t->out[i].data, '\n', t->out[i].len);
         cursor[i] = crlf ? (size_t)(crlf - t->out[i].data) + 1 : t->out[i].len;
     }
-    reply_array(&t->r, st->nkeys);
+    reply_array(r, st->nkeys);
     for (int k = 0; k < st->nkeys; k++) {
         rk_buf *part = &t->out[st->keyshard[k]];
         size_t at = cursor[st->keyshard[k]];
         int64_t len = resp_reply_len(part->data + at, part->len - at);
         /* Parts are produced by our own procs: a malformed one is a bug. */
         assert(len > 0);
-        rk_buf_append(&t->reply, part->data + at, (size_t)len);
+        rk_buf_append(r->out, part->data + at, (size_t)len);
         cursor[st->keyshard[k]] = at + (size_t)len;
     }
 }
 
 static void split_step(rk_txn *t) {
-    mk_state *st = t->arg;
-    const rk_buf *err = first_error(t);
+    mk_state *st = t->mk;
+    uint64_t mask = mk_mask(st);
+    rk_reply r = {st->reply, st->resp};
+    const rk_buf *err = first_error(t, mask);
     if (err) {
-        rk_buf_append(&t->reply, err->data, err->len);
-    } else if (t->cmd->merge == MERGE_SUM) {
+        rk_buf_append(st->reply, err->data, err->len);
+    } else if (st->cmd->merge == MERGE_SUM) {
         long long sum = 0;
         for (int i = 0; i < g_nshards; i++)
-            if (t->shard_mask & (1ull << i)) sum += strtoll(t->out[i].data + 1, NULL, 10);
-        reply_int(&t->r, sum);
-    } else if (t->cmd->merge == MERGE_OK) {
-        reply_ok(&t->r);
+            if (mask & (1ull << i)) sum += strtoll(t->out[i].data + 1, NULL, 10);
+        reply_int(&r, sum);
+    } else if (st->cmd->merge == MERGE_OK) {
+        reply_ok(&r);
     } else {
-        merge_by_key(t, st);
+        merge_by_key(t, st, &r);
     }
-    txn_finish(t);
+    st->done(t);
 }
 
 /* ---- gather / execute / write back ------------------------------------ */
@@ -136,11 +158,11 @@ typedef struct gather_rec {
 
 static int mk_key_owned(mk_state *st, int k, int shard) { return st->keyshard[k] == shard; }
 
-static void gather_one_db(rk_shard *s, rk_txn *t, mk_state *st, int dbid, rk_buf *out) {
+static void gather_one_db(rk_shard *s, mk_state *st, int dbid, rk_buf *out) {
     rk_db *db = &s->dbs[dbid];
     for (int k = 0; k < st->nkeys; k++) {
         if (!mk_key_owned(st, k, s->id)) continue;
-        rk_slice key = t->argv[st->keypos[k]];
+        rk_slice key = st->argv[st->keypos[k]];
         gather_rec rec = {.db = dbid, .key = k, .expire = -1};
         rk_obj *o = db_lookup(s, db, key, LOOKUP_WRITE | LOOKUP_NOTOUCH);
         if (o) {
@@ -159,9 +181,9 @@ static void gather_one_db(rk_shard *s, rk_txn *t, mk_state *st, int dbid, rk_buf
 }
 
 static void gather_hop(rk_shard *s, rk_txn *t, rk_buf *out) {
-    mk_state *st = t->arg;
-    gather_one_db(s, t, st, t->dbid, out);
-    if (st->extra_db >= 0 && st->extra_db != t->dbid) gather_one_db(s, t, st, st->extra_db, out);
+    mk_state *st = t->mk;
+    gather_one_db(s, st, st->dbid, out);
+    if (st->extra_db >= 0 && st->extra_db != st->dbid) gather_one_db(s, st, st->extra_db, out);
 }
 
 /* A keyspace that exists only for the duration of one command. */
@@ -203,13 +225,14 @@ typedef struct wb_rec {
 
 static void writeback_hop(rk_shard *s, rk_txn *t, rk_buf *out) {
     (void)out;
-    mk_state *st = t->arg;
+    mk_state *st = t->mk;
     rk_buf *list = &st->writeback[s->id];
     for (size_t off = 0; off + sizeof(wb_rec) <= list->len; off += sizeof(wb_rec)) {
         wb_rec rec;
         memcpy(&rec, list->data + off, sizeof(rec));
-        rk_slice key = t->argv[st->keypos[rec.key]];
+        rk_slice key = st->argv[st->keypos[rec.key]];
         rk_db *db = &s->dbs[rec.db];
+        keyspace_touched(s, db, key);
         if (!rec.val) {
             if (db_delete(s, db, key)) s->dirty++;
             continue;
@@ -223,23 +246,27 @@ static void writeback_hop(rk_shard *s, rk_txn *t, rk_buf *out) {
     }
 }
 
-static void writeback_step(rk_txn *t) { txn_finish(t); }
+static void writeback_step(rk_txn *t) {
+    mk_state *st = t->mk;
+    st->done(t);
+}
 
 /* Plans the write-back: the final state of every key in every database gathered. */
 static int plan_writeback(rk_txn *t, mk_state *st, scratch *sc) {
-    int dbs[2] = {t->dbid, st->extra_db};
-    int ndbs = (st->extra_db >= 0 && st->extra_db != t->dbid) ? 2 : 1;
+    (void)t;
+    int dbs[2] = {st->dbid, st->extra_db};
+    int ndbs = (st->extra_db >= 0 && st->extra_db != st->dbid) ? 2 : 1;
     for (int d = 0; d < ndbs; d++) {
         rk_db *db = &sc->shard.dbs[dbs[d]];
         for (int k = 0; k < st->nkeys; k++) {
             /* A key named twice is written back once. */
             int dup = 0;
             for (int j = 0; j < k && !dup; j++) {
-                rk_slice a = t->argv[st->keypos[j]], b = t->argv[st->keypos[k]];
+                rk_slice a = st->argv[st->keypos[j]], b = st->argv[st->keypos[k]];
                 dup = a.len == b.len && memcmp(a.ptr, b.ptr, a.len) == 0;
             }
             if (dup) continue;
-            rk_slice key = t->argv[st->keypos[k]];
+            rk_slice key = st->argv[st->keypos[k]];
             wb_rec rec = {.db = dbs[d], .key = k, .expire = -1};
             rk_obj *o = db_lookup(&sc->shard, db, key, LOOKUP_WRITE | LOOKUP_NOTOUCH);
             if (o) {
@@ -269,19 +296,21 @@ static void free_writeback(mk_state *st) {
 }
 
 static void gather_step(rk_txn *t) {
-    mk_state *st = t->arg;
+    mk_state *st = t->mk;
     rk_shard *home = t->coord;
+    uint64_t mask = mk_mask(st);
+    rk_reply r = {st->reply, st->resp};
     scratch sc;
     int oom = scratch_init(&sc, home) != 0;
     for (int i = 0; i < g_nshards; i++) {
-        if (!(t->shard_mask & (1ull << i))) continue;
+        if (!(mask & (1ull << i))) continue;
         rk_buf *part = &t->out[i];
         for (size_t off = 0; off + sizeof(gather_rec) <= part->len; off += sizeof(gather_rec)) {
             gather_rec rec;
             memcpy(&rec, part->data + off, sizeof(rec));
             if (rec.oom) { oom = 1; continue; }
             if (!rec.copy) continue;
-            rk_slice key = t->argv[st->keypos[rec.key]];
+            rk_slice key = st->argv[st->keypos[rec.key]];
             if (oom || db_add(&sc.shard, &sc.shard.dbs[rec.db], key, rec.copy) != 0) {
                 obj_free(rec.copy); /* duplicate key or out of memory */
                 continue;
@@ -291,25 +320,28 @@ static void gather_step(rk_txn *t) {
     }
     if (oom) {
         if (sc.shard.dbs) scratch_release(&sc);
-        reply_error(&t->r, "OOM command not allowed when used memory > 'maxmemory'.");
-        txn_finish(t);
+        reply_error(&r, "ERR out of memory");
+        st->done(t);
         return;
     }
+    size_t reply_start = st->reply->len;
     rk_ctx ctx;
-    ctx_for_shard(&ctx, &sc.shard, t, t->argc, t->argv, &t->reply);
+    ctx_for_shard(&ctx, &sc.shard, t, st, st->argc, st->argv, st->reply);
     cmd_call(&ctx);
+    st->blocked = ctx.block_requested;
+    st->block_timeout = ctx.block_timeout;
     home->dirty += sc.shard.dirty;
     home->stats.total_error_replies += sc.shard.stats.total_error_replies;
-    int writes = (t->cmd->flags & CMD_WRITE) && sc.shard.dirty > 0;
+    int writes = (st->cmd->flags & CMD_WRITE) && sc.shard.dirty > 0;
     if (writes && plan_writeback(t, st, &sc) != 0) {
         free_writeback(st);
-        rk_buf_clear(&t->reply);
-        reply_error(&t->r, "ERR out of memory");
+        st->reply->len = reply_start;
+        reply_error(&r, "ERR out of memory");
         writes = 0;
     }
     scratch_release(&sc);
-    if (writes) txn_hop(t, writeback_hop, writeback_step);
-    else txn_finish(t);
+    if (writes) txn_hop_on(t, mask, writeback_hop, writeback_step);
+    else st->done(t);
 }
 
 /* ---- entry point ------------------------------------------------------ */
@@ -336,25 +368,22 @@ static int copy_target_db(const rk_command *cmd, int argc, const rk_slice *argv)
     return -1;
 }
 
-void multikey_run(rk_client *c, const rk_command *cmd, int argc, rk_slice *argv, uint64_t shard_mask,
-                  const int *keypos, int nkeys) {
+/* Fills a state for cmd; NULL on allocation failure. */
+static mk_state *mk_state_new(const rk_command *cmd, int argc, rk_slice *argv, int dbid, int resp,
+                              const int *keypos, int nkeys) {
     mk_state *st = calloc(1, sizeof(*st));
-    rk_txn *t = st ? txn_new(c, cmd, shard_mask, argc, argv) : NULL;
-    if (st) {
-        st->keypos = malloc(sizeof(int) * (size_t)nkeys);
-        st->keyshard = malloc(sizeof(int) * (size_t)nkeys);
+    if (!st) return NULL;
+    st->keypos = malloc(sizeof(int) * (size_t)(nkeys ? nkeys : 1));
+    st->keyshard = malloc(sizeof(int) * (size_t)(nkeys ? nkeys : 1));
+    if (!st->keypos || !st->keyshard) {
+        mk_state_free(st);
+        return NULL;
     }
-    if (!t || !st->keypos || !st->keyshard) {
-        if (st) mk_state_free(st);
-        if (t) {
-            reply_error(&t->r, "ERR out of memory");
-            txn_finish(t);
-        } else {
-            rk_reply r = {client_reply_buf(c), c->resp};
-            reply_error(&r, "ERR out of memory");
-        }
-        return;
-    }
+    st->cmd = cmd;
+    st->argc = argc;
+    st->argv = argv;
+    st->dbid = dbid;
+    st->resp = resp;
     st->nkeys = nkeys;
     for (int k = 0; k < nkeys; k++) {
         st->keypos[k] = keypos[k];
@@ -362,8 +391,71 @@ void multikey_run(rk_client *c, const rk_command *cmd, int argc, rk_slice *argv,
     }
     st->group = key_group(cmd);
     st->extra_db = copy_target_db(cmd, argc, argv);
+    return st;
+}
+
+static void mk_start(rk_txn *t, mk_state *st, int first) {
+    t->mk = st;
+    uint64_t mask = mk_mask(st);
+    if (st->cmd->merge != MERGE_NONE) {
+        if (first) txn_start(t, split_hop, split_step);
+        else txn_hop_on(t, mask, split_hop, split_step);
+    } else {
+        if (first) txn_start(t, gather_hop, gather_step);
+        else txn_hop_on(t, mask, gather_hop, gather_step);
+    }
+}
+
+/* The standalone case: the command is the whole transaction. */
+static void standalone_done(rk_txn *t) {
+    mk_state *st = t->mk;
+    rk_client *c = t->client;
+    if (c && !(c->flags & CLIENT_CONN_GONE)) {
+        if (st->blocked) {
+            if (c->blocked) blocking_rerun_finished(c, 1);
+            else client_block_from(c, st->cmd, st->argc, st->argv, st->block_timeout);
+        } else if (c->blocked) {
+            blocking_rerun_finished(c, 0);
+        }
+    }
+    txn_finish(t);
+}
+
+void multikey_run(rk_client *c, const rk_command *cmd, int argc, rk_slice *argv, uint64_t shard_mask,
+                  const int *keypos, int nkeys) {
+    rk_txn *t = txn_new(c, cmd, shard_mask, argc, argv);
+    if (!t) {
+        rk_reply r = {client_reply_buf(c), c->resp};
+        reply_error(&r, "ERR out of memory");
+        return;
+    }
+    /* Key positions refer to argv; the txn's copy has the same layout. */
+    mk_state *st = mk_state_new(cmd, t->argc, t->argv, t->dbid, t->resp, keypos, nkeys);
+    if (!st) {
+        reply_error(&t->r, "ERR out of memory");
+        txn_finish(t);
+        return;
+    }
+    st->reply = &t->reply;
+    st->done = standalone_done;
     t->arg = st;
     t->arg_free = mk_state_free;
-    if (cmd->merge != MERGE_NONE) txn_start(t, split_hop, split_step);
-    else txn_start(t, gather_hop, gather_step);
+    mk_start(t, st, 1);
+}
+
+int multikey_run_in_txn(rk_txn *t, const rk_command *cmd, int argc, rk_slice *argv, int dbid,
+                        const int *keypos, int nkeys, rk_buf *reply, void (*done)(rk_txn *t)) {
+    mk_state *st = mk_state_new(cmd, argc, argv, dbid, t->resp, keypos, nkeys);
+    if (!st) return -1;
+    st->reply = reply;
+    st->done = done;
+    st->in_multi = 1;
+    if (t->mk) mk_state_free(t->mk);
+    mk_start(t, st, 0);
+    return 0;
+}
+
+void multikey_release(rk_txn *t) {
+    if (t->mk && t->mk != t->arg) mk_state_free(t->mk);
+    t->mk = NULL;
 }

@@ -20,6 +20,8 @@
 #include "core/command.h"
 #include "core/log.h"
 #include "core/msg.h"
+#include "core/multi.h"
+#include "core/blocking.h"
 #include "core/pubsub.h"
 #include "core/shard.h"
 #include "core/txn.h"
@@ -193,6 +195,14 @@ static void shard_handle_msg(rk_shard *s, rk_msg *m) {
     default:
         if (m->type >= MSG_PUBSUB_FIRST && m->type <= MSG_PUBSUB_LAST) {
             pubsub_handle_msg(s, m);
+            break;
+        }
+        if (m->type >= MSG_MULTI_FIRST && m->type <= MSG_MULTI_LAST) {
+            multi_handle_msg(s, m);
+            break;
+        }
+        if (m->type >= MSG_BLOCK_FIRST && m->type <= MSG_BLOCK_LAST) {
+            blocking_handle_msg(s, m);
             break;
         }
         txn_handle_msg(s, m);

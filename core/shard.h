@@ -98,6 +98,11 @@ typedef struct rk_shard {
     int client_pause_write_only;
     int64_t start_ms;            /* server start, for uptime */
 
+    /* WATCH versions of watched keys (multi.c) and clients blocked on keys
+     * here (blocking.c); NULL until first used. */
+    struct rk_watch_table *watch;
+    struct rk_block_table *blocking;
+
     /* Shards whose mailbox this shard owes a wake (flushed before waiting). */
     uint64_t owed_wakes;
 

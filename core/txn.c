@@ -130,9 +130,9 @@ static void txn_schedule(rk_txn *t) {
 }
 
 static void txn_run_hop(rk_txn *t) {
-    t->pending = __builtin_popcountll(t->shard_mask);
+    t->pending = __builtin_popcountll(t->hop_mask);
     for (int i = 0; i < g_nshards; i++) {
-        if (!(t->shard_mask & (1ull << i))) continue;
+        if (!(t->hop_mask & (1ull << i))) continue;
         rk_buf_clear(&t->out[i]);
         send_txn(i, MSG_TXN_HOP, t, t->seq, t->coord->id);
     }
@@ -147,9 +147,15 @@ void txn_start(rk_txn *t, rk_hop_fn *hop, rk_step_fn *step) {
 }
 
 void txn_hop(rk_txn *t, rk_hop_fn *hop, rk_step_fn *step) {
+    txn_hop_on(t, t->shard_mask, hop, step);
+}
+
+void txn_hop_on(rk_txn *t, uint64_t mask, rk_hop_fn *hop, rk_step_fn *step) {
     assert(t->phase == PHASE_RUNNING && t->pending == 0);
+    assert(mask != 0 && (mask & ~t->shard_mask) == 0);
     t->hop = hop;
     t->step = step;
+    t->hop_mask = mask;
     txn_run_hop(t);
 }
 
@@ -173,6 +179,7 @@ static void coord_on_ready(rk_txn_msg *m) {
         t->promised_mask |= 1ull << m->from;
         if (t->promised_mask == t->shard_mask) {
             t->phase = PHASE_RUNNING;
+            t->hop_mask = t->shard_mask;
             txn_run_hop(t);
         }
     }

@@ -52,6 +52,7 @@ struct rk_txn {
     int argc;
     rk_slice *argv;             /* owned copy of the arguments */
     void *arg;                  /* command-specific input/state (coordinator-owned) */
+    void *mk;                   /* multikey.c's state for the command running now */
     void (*arg_free)(void *);
     rk_buf out[64];             /* per-shard results of the last hop (RK_MAX_SHARDS) */
     rk_buf reply;               /* the reply sent to the client at txn_finish */
@@ -64,6 +65,7 @@ struct rk_txn {
     rk_hop_fn *hop;
     rk_step_fn *step;
     uint64_t promised_mask;
+    uint64_t hop_mask;          /* participants of the running hop */
 };
 
 /* Creates a transaction over shard_mask for a client's command (argv is
@@ -75,6 +77,9 @@ rk_txn *txn_new(struct rk_client *c, const struct rk_command *cmd, uint64_t shar
 void txn_start(rk_txn *t, rk_hop_fn *hop, rk_step_fn *step);
 /* Another hop on the same (still paused) participants. */
 void txn_hop(rk_txn *t, rk_hop_fn *hop, rk_step_fn *step);
+/* A hop on some of them only (mask must be a non-empty subset of
+ * shard_mask); the others stay paused. */
+void txn_hop_on(rk_txn *t, uint64_t mask, rk_hop_fn *hop, rk_step_fn *step);
 /* Releases the participants, delivers t->reply to the client, frees t. */
 void txn_finish(rk_txn *t);
 /* Mask with every shard. */
