@@ -414,3 +414,8 @@ void blocking_client_gone(rk_client *c) {
     }
     unblock(c);
 }
+
+void ctx_block(rk_ctx *c, double timeout_seconds) {
+    c->block_requested = 1;
+    c->block_timeout = timeout_seconds;
+}

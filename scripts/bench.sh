@@ -23,6 +23,10 @@
 #   BENCH_ROUNDS   alternating rounds per configuration (default 1)
 #   BENCH_KEYS     prefill key count (default 1000000)
 #   RINGKV_BIN     server binary (default: Release build in build/)
+#   BENCH_TYPES    data-type workloads run after the string mix with redis-benchmark
+#                  (default "lpush lpop sadd hset zadd lrange_100"; "" skips them),
+#                  each at pipeline 16 with BENCH_TYPE_REQUESTS requests (default 1000000),
+#                  against ringkv with the first of BENCH_SHARDS
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -31,6 +35,8 @@ SHARDS_LIST=${BENCH_SHARDS:-"1 2"}
 SECONDS_PER_RUN=${BENCH_SECONDS:-20}
 REQUESTS=${BENCH_REQUESTS:-2000000}
 ROUNDS=${BENCH_ROUNDS:-1}
+TYPES=${BENCH_TYPES-"lpush lpop sadd hset zadd lrange_100"}
+TYPE_REQUESTS=${BENCH_TYPE_REQUESTS:-1000000}
 KEYS=${BENCH_KEYS:-1000000}
 CLK_TCK=$(getconf CLK_TCK)
 WORK=$(mktemp -d /tmp/ringkv-bench.XXXXXX)
@@ -207,4 +213,36 @@ for shards in $SHARDS_LIST; do
   done
   stop_server "$RK_PID"
 done
+
+# Data-type workloads: the same redis-benchmark test against each server in
+# turn; compared by ops/s and by server CPU per operation.
+measure_type() {   # NAME PID PORT TEST -> row; LAST="ops cpu_us_per_op"
+  local before after line
+  before=$(cpu_ticks "$2")
+  line=$(rb_run "$3" 16 "$4" "$TYPE_REQUESTS")
+  after=$(cpu_ticks "$2")
+  LAST=$(/usr/bin/python3 -c '
+import sys
+ops = float(sys.argv[1].split()[0])
+cpu_s = (int(sys.argv[3]) - int(sys.argv[2])) / float(sys.argv[4])
+print("%.0f %.3f" % (ops, cpu_s / float(sys.argv[5]) * 1e6))' "$line" "$before" "$after" "$CLK_TCK" "$TYPE_REQUESTS")
+  read -r ops cpu <<<"$LAST"
+  printf '%-16s %-11s %12s ops/s  %8s CPU-s/Mops\n' "$1" "$4" "$ops" "$cpu"
+}
+
+if [ -n "$TYPES" ]; then
+  shards=${SHARDS_LIST%% *}
+  echo
+  echo "== data types, redis-benchmark -P 16 -n $TYPE_REQUESTS: ringkv --shards $shards vs redis-server 7"
+  start_ringkv "$shards"
+  for test in $TYPES; do
+    measure_type "ringkv(s=$shards)" "$RK_PID" "$RK_PORT" "$test"; rk=$LAST
+    measure_type "redis-server" "$RD_PID" "$RD_PORT" "$test"; rd=$LAST
+    /usr/bin/python3 -c '
+import sys
+a = [float(x) for x in sys.argv[1].split()]; b = [float(x) for x in sys.argv[2].split()]
+print("%-16s %-11s %12.2f ops/s  %8.2f CPU/op (ringkv/redis)" % ("ratio", sys.argv[3], a[0] / b[0], a[1] / b[1] if b[1] else 0))' "$rk" "$rd" "$test"
+  done
+  stop_server "$RK_PID"
+fi
 stop_server "$RD_PID"
