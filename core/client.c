@@ -470,6 +470,7 @@ static int dispatch(rk_client *c, int argc, rk_slice *argv) {
         return DISPATCH_DONE;
     }
     if (c->multi && multi_intercept(c, cmd, argc, argv)) return DISPATCH_DONE;
+    c->last_cmd = cmd;
     if ((c->nsubs | c->npsubs | c->nssubs) && c->resp == 2) {
         rk_reply r = {client_reply_buf(c), c->resp};
         if (pubsub_check_allowed(c, cmd, &r) != 0) {
@@ -678,17 +679,20 @@ void client_info_line(const rk_client *c, rk_buf *out) {
     if (c->flags & CLIENT_CLOSE_AFTER_REPLY) flags[nf++] = 'c';
     if (c->flags & CLIENT_PUBSUB) flags[nf++] = 'P';
     if (c->flags & CLIENT_NO_EVICT) flags[nf++] = 'e';
+    if (c->flags & CLIENT_BLOCKED) flags[nf++] = 'b';
+    if (multi_active(c)) flags[nf++] = 'x';
     if (nf == 0) flags[nf++] = 'N';
     flags[nf] = '\0';
     size_t omem = c->conn ? rk_conn_unsent(c->conn) : 0;
     const char *cmdname = c->last_cmd ? c->last_cmd->name : "NULL";
     rk_buf_printf(out,
-                  "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=%s db=%d sub=0 psub=0 "
-                  "ssub=0 multi=-1 qbuf=%zu qbuf-free=%zu argv-mem=0 multi-mem=0 rbs=%zu rbp=%zu obl=0 "
+                  "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=%s db=%d sub=%u psub=%u "
+                  "ssub=%u multi=%d qbuf=%zu qbuf-free=%zu argv-mem=0 multi-mem=0 rbs=%zu rbp=%zu obl=0 "
                   "oll=0 omem=%zu tot-mem=%zu events=r cmd=%s user=default redir=-1 resp=%d\n",
                   (unsigned long long)c->id, c->peer, c->local, c->conn ? rk_conn_fd(c->conn) : -1,
                   c->name ? c->name : "", (long long)((now - c->ctime_ms) / 1000),
-                  (long long)((now - c->last_interaction_ms) / 1000), flags, c->db, c->qbuf.len,
+                  (long long)((now - c->last_interaction_ms) / 1000), flags, c->db, c->nsubs, c->npsubs,
+                  c->nssubs, multi_queued(c), c->qbuf.len,
                   c->qbuf.cap - c->qbuf.len, c->qbuf.cap, (size_t)c->qbuf_peak, omem,
                   sizeof(*c) + c->qbuf.cap + omem, cmdname, c->resp);
 }

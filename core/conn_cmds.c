@@ -15,6 +15,7 @@
 #include "core/command.h"
 #include "core/log.h"
 #include "core/multi.h"
+#include "core/pubsub.h"
 #include "core/shard.h"
 #include "core/txn.h"
 
@@ -178,6 +179,7 @@ static void reset_cmd(rk_ctx *c) {
     if (c->shard->cfg.requirepass) cl->flags &= ~CLIENT_AUTHENTICATED;
     set_client_name(cl, (rk_slice){NULL, 0});
     multi_client_reset(cl);
+    pubsub_client_reset(cl);
     reply_simple(&c->r, "RESET");
 }
 

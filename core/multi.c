@@ -189,6 +189,8 @@ static struct rk_multi_state *multi_state(rk_client *c) {
 
 int multi_active(const rk_client *c) { return c->multi && c->multi->in_multi; }
 
+int multi_queued(const rk_client *c) { return multi_active(c) ? c->multi->nqueued : -1; }
+
 void multi_flag_error(rk_client *c) {
     if (multi_active(c)) c->multi->error = 1;
 }

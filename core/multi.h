@@ -14,6 +14,8 @@ struct rk_db;
 /* Dispatcher hooks (home shard). multi_intercept returns 1 when it took
  * the command (queued it, or answered an error), 0 to run it normally. */
 int multi_active(const struct rk_client *c);
+/* Commands queued (CLIENT LIST's multi=), -1 outside MULTI. */
+int multi_queued(const struct rk_client *c);
 int multi_intercept(struct rk_client *c, const struct rk_command *cmd, int argc, const rk_slice *argv);
 /* A command was refused (unknown, arity, auth) while queuing: EXEC must abort. */
 void multi_flag_error(struct rk_client *c);
