@@ -383,12 +383,10 @@ void blocking_handle_msg(rk_shard *s, void *msg) {
     }
 }
 
-/* Timeout replies: Redis's nil array for the pops, nil bulk for the moves. */
+/* A timeout answers Redis 7.0's nil array, for the moves too. */
 static void reply_timeout(rk_client *c) {
     rk_reply r = {client_reply_buf(c), c->resp};
-    const char *n = c->blocked->cmd->name;
-    if (!strcmp(n, "blmove") || !strcmp(n, "brpoplpush")) reply_null(&r);
-    else reply_null_array(&r);
+    reply_null_array(&r);
 }
 
 void blocking_cron(rk_shard *s) {

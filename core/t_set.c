@@ -36,6 +36,7 @@
 
 #include "core/alloc.h"
 #include "core/command.h"
+#include "core/t_set.h"
 #include "core/config.h"
 #include "core/db.h"
 #include "core/dict.h"
@@ -1300,3 +1301,14 @@ const rk_command rk_set_commands[] = {
             KS_RANGE("OW UPDATE", 1, 0), KS_RANGE("RO ACCESS", 2, -1)),
     {0},
 };
+
+int set_for_each_member(const rk_obj *o, void (*fn)(void *ud, const char *p, size_t len), void *ud)
+{
+    set_iter it;
+    set_elem e;
+    set_iter_init(&it, o);
+    while (set_iter_next(&it, &e))
+        fn(ud, e.bytes.ptr, e.bytes.len);
+    set_iter_release(&it);
+    return 0;
+}
