@@ -312,6 +312,13 @@ static const enum_name loglevel_names[] = {
     {"warning", LL_WARNING}, {"nothing", LL_NOTHING}, {NULL, 0}};
 static const enum_name debugcmd_names[] = {
     {"no", DEBUGCMD_NO}, {"yes", DEBUGCMD_YES}, {"local", DEBUGCMD_LOCAL}, {NULL, 0}};
+/* Redis lists the choices in this order in its error text. */
+static const enum_name maxmemory_policy_names[] = {
+    {"volatile-lru", MAXMEMORY_VOLATILE_LRU}, {"volatile-lfu", MAXMEMORY_VOLATILE_LFU},
+    {"volatile-random", MAXMEMORY_VOLATILE_RANDOM}, {"volatile-ttl", MAXMEMORY_VOLATILE_TTL},
+    {"allkeys-lru", MAXMEMORY_ALLKEYS_LRU}, {"allkeys-lfu", MAXMEMORY_ALLKEYS_LFU},
+    {"allkeys-random", MAXMEMORY_ALLKEYS_RANDOM}, {"noeviction", MAXMEMORY_NO_EVICTION},
+    {NULL, 0}};
 static const enum_name backend_names[] = {
     {"auto", RK_BACKEND_AUTO}, {"io_uring", RK_BACKEND_IO_URING},
     {"epoll", RK_BACKEND_EPOLL}, {NULL, 0}};
@@ -368,10 +375,28 @@ static const directive directives[] = {
     D_NUM("zset-max-ziplist-entries", T_INT, zset_max_listpack_entries, F_ALIAS, 0, LLONG_MAX),
     D_NUM("zset-max-listpack-value", T_INT, zset_max_listpack_value, 0, 0, LLONG_MAX),
     D_NUM("zset-max-ziplist-value", T_INT, zset_max_listpack_value, F_ALIAS, 0, LLONG_MAX),
+    D_NUM("maxmemory", T_MEM, maxmemory, 0, 0, LLONG_MAX),
+    D_ENUM("maxmemory-policy", maxmemory_policy, 0, maxmemory_policy_names),
+    D_NUM("maxmemory-samples", T_INT, maxmemory_samples, 0, 1, INT_MAX),
+    D_NUM("maxmemory-eviction-tenacity", T_INT, maxmemory_eviction_tenacity, 0, 0, 100),
+    D_NUM("lfu-log-factor", T_INT, lfu_log_factor, 0, 0, INT_MAX),
+    D_NUM("lfu-decay-time", T_INT, lfu_decay_time, 0, 0, INT_MAX),
+    D_BOOL("lazyfree-lazy-eviction", lazyfree_lazy_eviction, 0),
+    D_BOOL("lazyfree-lazy-expire", lazyfree_lazy_expire, 0),
+    D_BOOL("lazyfree-lazy-server-del", lazyfree_lazy_server_del, 0),
+    D_BOOL("lazyfree-lazy-user-del", lazyfree_lazy_user_del, 0),
+    D_BOOL("lazyfree-lazy-user-flush", lazyfree_lazy_user_flush, 0),
     D_NUM("shards", T_INT, shards, F_IMMUTABLE, 1, MAX_SHARDS),
     D_ENUM("io-backend", io_backend, F_IMMUTABLE, backend_names),
 };
 #define N_DIRECTIVES (sizeof directives / sizeof directives[0])
+
+const char *config_maxmemory_policy_name(int policy)
+{
+    for (const enum_name *e = maxmemory_policy_names; e->name; e++)
+        if (e->value == policy) return e->name;
+    return "noeviction";
+}
 
 static const directive *find_directive(const char *name)
 {
@@ -479,6 +504,17 @@ void config_init_defaults(rk_config *cfg)
     cfg->set_max_listpack_value = 64;
     cfg->zset_max_listpack_entries = 128;
     cfg->zset_max_listpack_value = 64;
+    cfg->maxmemory = 0;
+    cfg->maxmemory_policy = MAXMEMORY_NO_EVICTION;
+    cfg->maxmemory_samples = 5;
+    cfg->maxmemory_eviction_tenacity = 10;
+    cfg->lfu_log_factor = 10;
+    cfg->lfu_decay_time = 1;
+    cfg->lazyfree_lazy_eviction = 0;
+    cfg->lazyfree_lazy_expire = 0;
+    cfg->lazyfree_lazy_server_del = 0;
+    cfg->lazyfree_lazy_user_del = 0;
+    cfg->lazyfree_lazy_user_flush = 0;
     cfg->shards = default_shards();
     cfg->io_backend = RK_BACKEND_AUTO;
     cfg->active_expire_enabled = 1;

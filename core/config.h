@@ -16,6 +16,24 @@ enum { LL_DEBUG = 0, LL_VERBOSE = 1, LL_NOTICE = 2, LL_WARNING = 3, LL_NOTHING =
 enum { DEBUGCMD_NO = 0, DEBUGCMD_YES = 1, DEBUGCMD_LOCAL = 2 };
 enum { CLIENT_CLASS_NORMAL = 0, CLIENT_CLASS_REPLICA = 1, CLIENT_CLASS_PUBSUB = 2, CLIENT_CLASS_COUNT = 3 };
 
+/* maxmemory-policy values, built from flags as Redis's: LRU/LFU say what
+ * obj->lru holds, ALLKEYS whether keys without a TTL may be evicted. */
+enum {
+    MAXMEMORY_FLAG_LRU = 1 << 0,
+    MAXMEMORY_FLAG_LFU = 1 << 1,
+    MAXMEMORY_FLAG_ALLKEYS = 1 << 2,
+    MAXMEMORY_VOLATILE_LRU = (0 << 8) | MAXMEMORY_FLAG_LRU,
+    MAXMEMORY_VOLATILE_LFU = (1 << 8) | MAXMEMORY_FLAG_LFU,
+    MAXMEMORY_VOLATILE_TTL = (2 << 8),
+    MAXMEMORY_VOLATILE_RANDOM = (3 << 8),
+    MAXMEMORY_ALLKEYS_LRU = (4 << 8) | MAXMEMORY_FLAG_LRU | MAXMEMORY_FLAG_ALLKEYS,
+    MAXMEMORY_ALLKEYS_LFU = (5 << 8) | MAXMEMORY_FLAG_LFU | MAXMEMORY_FLAG_ALLKEYS,
+    MAXMEMORY_ALLKEYS_RANDOM = (6 << 8) | MAXMEMORY_FLAG_ALLKEYS,
+    MAXMEMORY_NO_EVICTION = (7 << 8),
+};
+/* "noeviction", "allkeys-lru", ... */
+const char *config_maxmemory_policy_name(int policy);
+
 typedef struct rk_obuf_limit {
     long long hard_bytes, soft_bytes;
     long long soft_seconds;
@@ -53,6 +71,15 @@ typedef struct rk_config {
     long long set_max_intset_entries;                               /* 512 */
     long long set_max_listpack_entries, set_max_listpack_value;     /* 128, 64 */
     long long zset_max_listpack_entries, zset_max_listpack_value;   /* 128, 64 */
+    /* maxmemory and eviction (evict.c), LFU (db.c), lazy freeing (lazyfree.c). */
+    long long maxmemory;                 /* bytes, 0 = no limit; each shard enforces maxmemory / shards */
+    int maxmemory_policy;                /* MAXMEMORY_NO_EVICTION */
+    long long maxmemory_samples;         /* 5 */
+    long long maxmemory_eviction_tenacity; /* 10 */
+    long long lfu_log_factor;            /* 10 */
+    long long lfu_decay_time;            /* 1 (minutes) */
+    int lazyfree_lazy_eviction, lazyfree_lazy_expire, lazyfree_lazy_server_del; /* no */
+    int lazyfree_lazy_user_del, lazyfree_lazy_user_flush;                       /* no */
     int shards;                   /* ringkv: default online CPUs - 1, at least 1 (config.c) */
     int io_backend;               /* enum rk_backend */
     int active_expire_enabled;    /* DEBUG SET-ACTIVE-EXPIRE (not a directive) */

@@ -3,7 +3,11 @@
  * Owns: the `keys` dict (rk_str* -> rk_obj*, both freed by the dict) and
  * the `expires` dict (the same rk_str* pointer -> absolute unix ms in
  * v.s64, no destructors), lazy expiry on lookup, the bounded active
- * expiry walk, the LRU clock and the wall-clock helpers.
+ * expiry walk, the LRU clock and the wall-clock helpers, the access-time
+ * bookkeeping (obj->lru holds the LRU clock, or under an LFU maxmemory
+ * policy Redis's LFU data: 16 bits of minutes and an 8-bit log counter),
+ * and the choice between freeing a deleted value now or through the
+ * shard's lazy-free queue (lazyfree.c).
  *
  * Thread: only the shard thread that owns the rk_db (rk_mstime/rk_ustime
  * and db_lru_clock may be called anywhere).
@@ -20,6 +24,7 @@
 #include <time.h>
 
 #include "core/alloc.h"
+#include "core/lazyfree.h"
 #include "core/shard.h"
 
 /* ---------- time ---------- */
@@ -56,6 +61,112 @@ static int64_t shard_now_ms(const rk_shard *s)
     if (s && s->cmd_time_ms > 0)
         return s->cmd_time_ms;
     return rk_mstime();
+}
+
+/* ---------- access time: LRU clock or LFU counter ---------- */
+
+static int lfu_policy(const rk_shard *s)
+{
+    return s && (s->cfg.maxmemory_policy & MAXMEMORY_FLAG_LFU);
+}
+
+uint64_t db_lru_idle_ms(const rk_obj *o, int64_t now_ms)
+{
+    const uint32_t now = db_lru_clock(now_ms);
+    const uint32_t then = o->lru & DB_LRU_CLOCK_MAX;
+    const uint64_t ticks = now >= then ? now - then : (uint64_t)now + (DB_LRU_CLOCK_MAX - then);
+    return ticks * DB_LRU_RESOLUTION_MS;
+}
+
+static uint32_t lfu_minutes(int64_t now_ms)
+{
+    return (uint32_t)((now_ms / 60000) & 0xFFFF);
+}
+
+/* Minutes since the counter was last decremented, with the 16-bit wrap. */
+static uint32_t lfu_minutes_elapsed(uint32_t then, int64_t now_ms)
+{
+    const uint32_t now = lfu_minutes(now_ms);
+    return now >= then ? now - then : 0xFFFF - then + now;
+}
+
+uint8_t db_lfu_decayed(const rk_shard *s, const rk_obj *o, int64_t now_ms)
+{
+    const uint32_t then = (o->lru >> 8) & 0xFFFF;
+    const uint32_t counter = o->lru & 0xFF;
+    const long long decay = s ? s->cfg.lfu_decay_time : 1;
+    const uint64_t periods = decay > 0 ? lfu_minutes_elapsed(then, now_ms) / (uint64_t)decay : 0;
+    return periods >= counter ? 0 : (uint8_t)(counter - periods);
+}
+
+static _Thread_local uint64_t lfu_rand_state;
+
+/* A uniform double in [0, 1) (xorshift64*; the counter needs no better). */
+static double lfu_random(void)
+{
+    if (lfu_rand_state == 0)
+        lfu_rand_state = (uint64_t)rk_ustime() ^ (uint64_t)(uintptr_t)&lfu_rand_state ^ 0x9E3779B97F4A7C15ULL;
+    lfu_rand_state ^= lfu_rand_state >> 12;
+    lfu_rand_state ^= lfu_rand_state << 25;
+    lfu_rand_state ^= lfu_rand_state >> 27;
+    return (double)((lfu_rand_state * 0x2545F4914F6CDD1DULL) >> 11) / 9007199254740992.0;
+}
+
+/* Redis's logarithmic increment: the higher the counter, the less likely
+ * an access raises it; lfu-log-factor sets how fast it saturates. */
+static uint8_t lfu_log_incr(const rk_shard *s, uint8_t counter)
+{
+    if (counter == 255)
+        return 255;
+    const double base = counter > DB_LFU_INIT_VAL ? (double)(counter - DB_LFU_INIT_VAL) : 0.0;
+    const double p = 1.0 / (base * (double)s->cfg.lfu_log_factor + 1.0);
+    return lfu_random() < p ? (uint8_t)(counter + 1) : counter;
+}
+
+static uint32_t lfu_pack(uint32_t minutes, uint8_t counter)
+{
+    return (minutes << 8) | counter;
+}
+
+/* The access-time value a new object starts with. */
+static uint32_t access_init(const rk_shard *s)
+{
+    const int64_t now = shard_now_ms(s);
+    return lfu_policy(s) ? lfu_pack(lfu_minutes(now), DB_LFU_INIT_VAL) : db_lru_clock(now);
+}
+
+/* Records an access to o: LFU decay then increment, or the LRU clock. */
+static void access_touch(const rk_shard *s, rk_obj *o)
+{
+    const int64_t now = shard_now_ms(s);
+    if (lfu_policy(s)) {
+        uint8_t counter = lfu_log_incr(s, db_lfu_decayed(s, o, now));
+        o->lru = lfu_pack(lfu_minutes(now), counter);
+    } else {
+        o->lru = db_lru_clock(now);
+    }
+}
+
+/* ---------- freeing values ---------- */
+
+/* Frees a value removed from the keyspace: through the lazy-free queue when
+ * `lazy` and the value is large (lazyfree.c decides), else now. */
+static void release_value(rk_shard *s, rk_obj *val, int lazy)
+{
+    if (lazy)
+        lazyfree_free_obj(s, val);
+    else
+        obj_free(val);
+}
+
+static int lazy_expire(const rk_shard *s)
+{
+    return s && s->cfg.lazyfree_lazy_expire;
+}
+
+static int lazy_server_del(const rk_shard *s)
+{
+    return s && s->cfg.lazyfree_lazy_server_del;
 }
 
 /* ---------- dict types ---------- */
@@ -142,6 +253,30 @@ uint64_t db_empty(rk_db *db)
     return removed;
 }
 
+uint64_t db_empty_async(rk_shard *s, rk_db *db)
+{
+    if (dict_size(db->keys) == 0)
+        return db_empty(db); /* nothing worth a queue entry */
+    dict *keys = dict_create(&keys_dict_type);
+    dict *expires = dict_create(&expires_dict_type);
+    if (!keys || !expires) {
+        /* Keep the data intact-or-empty contract: fall back to freeing now. */
+        if (keys)
+            dict_release(keys);
+        if (expires)
+            dict_release(expires);
+        return db_empty(db);
+    }
+    dict *old_keys = db->keys, *old_expires = db->expires;
+    const uint64_t removed = dict_size(old_keys);
+    db->keys = keys;
+    db->expires = expires;
+    db->expire_cursor = 0;
+    db->avg_ttl = 0;
+    lazyfree_free_dicts(s, old_keys, old_expires);
+    return removed;
+}
+
 void db_swap(rk_db *a, rk_db *b)
 {
     dict *keys = a->keys, *expires = a->expires;
@@ -159,12 +294,20 @@ void db_swap(rk_db *a, rk_db *b)
 
 /* ---------- internal helpers on probe keys ---------- */
 
-/* Removes key k (a probe or the stored string itself) from both dicts. */
-static int delete_key(rk_db *db, const rk_str *k)
+/* Removes key k (a probe or the stored string itself) from both dicts and
+ * frees its value (lazily when `lazy`). 1 if it was there. */
+static int delete_key(rk_shard *s, rk_db *db, const rk_str *k, int lazy)
 {
     /* The expires entry borrows the stored string: drop it first. */
     dict_delete(db->expires, k);
-    return dict_delete(db->keys, k) == 0;
+    dict_entry *e = dict_unlink(db->keys, k);
+    if (!e)
+        return 0;
+    rk_obj *val = e->v.val;
+    e->v.val = NULL; /* the dict frees the key and entry; the value is ours */
+    dict_free_unlinked(db->keys, e);
+    release_value(s, val, lazy);
+    return 1;
 }
 
 static int64_t expire_of(rk_db *db, const rk_str *k)
@@ -190,7 +333,7 @@ static dict_entry *lookup_probe(rk_shard *s, rk_db *db, const rk_str *k, int fla
     dict_entry *e = dict_find(db->keys, k);
     if (e && dict_size(db->expires) && is_expired_at(db, k, shard_now_ms(s))) {
         if (!(flags & LOOKUP_NOEXPIRE)) {
-            delete_key(db, k);
+            delete_key(s, db, k, lazy_expire(s));
             expired_key_removed(s);
         }
         e = NULL;
@@ -202,7 +345,7 @@ static dict_entry *lookup_probe(rk_shard *s, rk_db *db, const rk_str *k, int fla
             s->stats.keyspace_misses++;
     }
     if (e && !(flags & LOOKUP_NOTOUCH))
-        ((rk_obj *)e->v.val)->lru = db_lru_clock(shard_now_ms(s));
+        access_touch(s, e->v.val);
     return e;
 }
 
@@ -237,7 +380,7 @@ int db_add(rk_shard *s, rk_db *db, rk_slice key, rk_obj *val)
         rkstr_free(stored);
         return -1;
     }
-    val->lru = db_lru_clock(shard_now_ms(s));
+    val->lru = access_init(s);
     e->v.val = val;
     return 0;
 }
@@ -251,7 +394,6 @@ int db_set(rk_shard *s, rk_db *db, rk_slice key, rk_obj *val, int flags)
     if (e) {
         if (!(flags & SETKEY_KEEPTTL))
             dict_delete(db->expires, k);
-        val->lru = db_lru_clock(shard_now_ms(s));
         db_replace_value(s, db, e, val);
         keytmp_done(k);
         return 0;
@@ -262,21 +404,28 @@ int db_set(rk_shard *s, rk_db *db, rk_slice key, rk_obj *val, int flags)
 
 void db_replace_value(rk_shard *s, rk_db *db, dict_entry *e, rk_obj *val)
 {
-    (void)s;
     (void)db;
     rk_obj *old = e->v.val;
     e->v.val = val;
-    if (old && old != val)
-        obj_free(old);
+    if (!old || old == val)
+        return;
+    /* As Redis: an overwrite keeps the key's LFU history, and a new value
+     * is "accessed now" under LRU. */
+    val->lru = lfu_policy(s) ? old->lru : access_init(s);
+    release_value(s, old, lazy_server_del(s));
 }
 
 int db_delete(rk_shard *s, rk_db *db, rk_slice key)
 {
-    (void)s;
+    return db_delete_lazy(s, db, key, lazy_server_del(s));
+}
+
+int db_delete_lazy(rk_shard *s, rk_db *db, rk_slice key, int lazy)
+{
     rk_str *k = keytmp_make(key);
     if (!k)
         return 0;
-    int deleted = delete_key(db, k);
+    int deleted = delete_key(s, db, k, lazy);
     keytmp_done(k);
     return deleted;
 }
@@ -394,7 +543,7 @@ static void expire_walk_visit(void *ud, dict_entry *e)
     const int64_t when = e->v.s64;
     if (when <= w->now_ms) {
         rk_str *k = e->key;
-        delete_key(w->db, k); /* frees k: do not touch e or k afterwards */
+        delete_key(w->s, w->db, k, lazy_expire(w->s)); /* frees k: do not touch e or k afterwards */
         expired_key_removed(w->s);
         w->expired++;
         w->removed++;

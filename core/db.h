@@ -29,6 +29,9 @@ int db_init(rk_db *db, int id);          /* 0 / -1 */
 void db_release(rk_db *db);
 /* Empties the db; returns keys removed. */
 uint64_t db_empty(rk_db *db);
+/* As db_empty, but the old contents go to the shard's lazy-free queue
+ * (FLUSHALL/FLUSHDB ASYNC): O(1) now, freed in slices later. */
+uint64_t db_empty_async(struct rk_shard *s, rk_db *db);
 /* Swaps contents of two dbs (same shard). */
 void db_swap(rk_db *a, rk_db *b);
 
@@ -53,8 +56,12 @@ enum { SETKEY_KEEPTTL = 1 };
 int db_set(struct rk_shard *s, rk_db *db, rk_slice key, rk_obj *val, int flags);
 /* Replaces the value of an existing entry in place (keeps TTL). Takes val, frees the old. */
 void db_replace_value(struct rk_shard *s, rk_db *db, dict_entry *e, rk_obj *val);
-/* 1 if deleted, 0 if absent. */
+/* 1 if deleted, 0 if absent. A large value goes to the lazy-free queue
+ * under lazyfree-lazy-server-del (Redis's dbDelete). */
 int db_delete(struct rk_shard *s, rk_db *db, rk_slice key);
+/* As db_delete; with `lazy` a large value is freed through the shard's
+ * lazy-free queue (DEL, UNLINK, eviction under lazyfree-lazy-eviction). */
+int db_delete_lazy(struct rk_shard *s, rk_db *db, rk_slice key, int lazy);
 
 /* TTLs: absolute unix ms. db_get_expire returns -1 when the key has none. */
 int64_t db_get_expire(rk_db *db, rk_slice key);
@@ -78,6 +85,14 @@ int64_t rk_ustime(void);
 #define DB_LRU_RESOLUTION_MS 1000
 #define DB_LRU_CLOCK_MAX ((1u << 24) - 1)
 uint32_t db_lru_clock(int64_t now_ms);
+/* Milliseconds since o was last accessed, from its LRU clock (Redis's
+ * estimateObjectIdleTime). Meaningful only when obj->lru holds LRU data. */
+uint64_t db_lru_idle_ms(const rk_obj *o, int64_t now_ms);
+/* Under an LFU maxmemory policy obj->lru holds (minutes & 0xFFFF) << 8 |
+ * an 8-bit logarithmic access counter, new keys starting at
+ * DB_LFU_INIT_VAL. The counter after lfu-decay-time decay (OBJECT FREQ). */
+#define DB_LFU_INIT_VAL 5
+uint8_t db_lfu_decayed(const struct rk_shard *s, const rk_obj *o, int64_t now_ms);
 /* Removes key without freeing its value and returns the value (NULL when
  * absent); *expire_ms (may be NULL) gets its TTL or -1. For RENAME/MOVE. */
 rk_obj *db_take(struct rk_shard *s, rk_db *db, rk_slice key, int64_t *expire_ms);

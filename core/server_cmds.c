@@ -32,9 +32,12 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/blocking.h"
 #include "core/client.h"
+#include "core/pubsub.h"
 #include "core/config.h"
 #include "core/db.h"
+#include "core/lazyfree.h"
 #include "core/log.h"
 #include "core/object.h"
 #include "core/sha1.h"
@@ -261,7 +264,12 @@ static int count_words(const char *s) {
     return n;
 }
 
-static void reply_words_as_set(rk_reply *r, const char *s) {
+/* Redis prints key-spec flags in lower case, except RW, RO, OW and RM. */
+static int keep_case(const char *w) {
+    return !strcmp(w, "RW") || !strcmp(w, "RO") || !strcmp(w, "OW") || !strcmp(w, "RM");
+}
+
+static void reply_words_as_set(rk_reply *r, const char *s, int lower) {
     reply_set(r, count_words(s));
     for (const char *p = s; p && *p;) {
         while (*p == ' ') p++;
@@ -272,6 +280,8 @@ static void reply_words_as_set(rk_reply *r, const char *s) {
         size_t n = (size_t)(p - start) < sizeof(word) - 1 ? (size_t)(p - start) : sizeof(word) - 1;
         memcpy(word, start, n);
         word[n] = '\0';
+        if (lower && !keep_case(word))
+            for (char *w = word; *w; w++) *w = (char)tolower((unsigned char)*w);
         reply_simple(r, word);
     }
 }
@@ -279,7 +289,7 @@ static void reply_words_as_set(rk_reply *r, const char *s) {
 static void reply_keyspec(rk_reply *r, const rk_keyspec *ks) {
     reply_map(r, 3);
     reply_bulk_str(r, "flags");
-    reply_words_as_set(r, ks->flags);
+    reply_words_as_set(r, ks->flags, 1);
     reply_bulk_str(r, "begin_search");
     reply_map(r, 2);
     reply_bulk_str(r, "type");
@@ -353,7 +363,7 @@ static void reply_command_info(rk_reply *r, const rk_command *cmd) {
         snprintf(cat, sizeof(cat), "@%s", k_acl_cats[i]);
         reply_simple(r, cat);
     }
-    reply_words_as_set(r, cmd->tips);
+    reply_words_as_set(r, cmd->tips, 0);
     reply_array(r, cmd->n_keyspecs);
     for (int k = 0; k < cmd->n_keyspecs; k++) reply_keyspec(r, &cmd->keyspecs[k]);
     int nsub = table_count(cmd->subcommands);
@@ -591,7 +601,7 @@ static void getkeys_common(rk_ctx *c, int with_flags) {
         for (int i = 0; i < n; i++) {
             if (with_flags) reply_array(&c->r, 2);
             reply_bulk(&c->r, argv[pos[i]].ptr, argv[pos[i]].len);
-            if (with_flags) reply_words_as_set(&c->r, kflags[i]);
+            if (with_flags) reply_words_as_set(&c->r, kflags[i], 1);
         }
     }
     free(pos);
@@ -643,6 +653,7 @@ typedef struct info_db {
 typedef struct info_head {
     rk_stats stats;
     uint64_t nclients, max_qbuf, max_obuf;
+    uint64_t blocked, channels, patterns, shard_channels;
     int64_t dirty;
     int32_t ndbs, ncmdstats, nerrorstats;
 } info_head;
@@ -654,7 +665,10 @@ static void info_hop(rk_shard *s, rk_txn *t, rk_buf *out) {
     info_head h;
     memset(&h, 0, sizeof(h));
     h.stats = s->stats;
+    h.stats.lazyfree_pending_objects = lazyfree_pending(s); /* a gauge, kept by lazyfree.c */
     h.nclients = s->nclients;
+    h.blocked = blocking_clients_here(s);
+    pubsub_shard_counts(s, &h.channels, &h.patterns, &h.shard_channels);
     for (rk_client *cl = s->clients; cl; cl = cl->next) {
         if (cl->qbuf_peak > h.max_qbuf) h.max_qbuf = cl->qbuf_peak;
         size_t unsent = cl->conn ? rk_conn_unsent(cl->conn) : 0;
@@ -680,6 +694,7 @@ static void info_hop(rk_shard *s, rk_txn *t, rk_buf *out) {
 typedef struct info_sum {
     rk_stats stats;
     uint64_t nclients, max_qbuf, max_obuf;
+    uint64_t blocked, channels, patterns;
     int64_t dirty;
     int ndbs;
     info_db *dbs;
@@ -707,6 +722,10 @@ static int info_add_shard(info_sum *sum, const rk_buf *b) {
     const uint64_t *src = (const uint64_t *)&h.stats;
     for (size_t i = 0; i < sizeof(rk_stats) / sizeof(uint64_t); i++) dst[i] += src[i];
     sum->nclients += h.nclients;
+    sum->blocked += h.blocked;
+    sum->channels += h.channels + h.shard_channels;
+    /* Every shard holds every pattern: count them once. */
+    if (h.patterns > sum->patterns) sum->patterns = h.patterns;
     if (h.max_qbuf > sum->max_qbuf) sum->max_qbuf = h.max_qbuf;
     if (h.max_obuf > sum->max_obuf) sum->max_obuf = h.max_obuf;
     sum->dirty += h.dirty;
@@ -826,12 +845,13 @@ static void info_clients(rk_buf *b, rk_shard *coord, const info_sum *sum) {
     rk_buf_printf(b,
                   "connected_clients:%llu\r\ncluster_connections:0\r\nmaxclients:%lld\r\n"
                   "client_recent_max_input_buffer:%llu\r\nclient_recent_max_output_buffer:%llu\r\n"
-                  "blocked_clients:0\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n",
+                  "blocked_clients:%llu\r\ntracking_clients:0\r\nclients_in_timeout_table:%llu\r\n",
                   (unsigned long long)sum->nclients, coord->cfg.maxclients, (unsigned long long)sum->max_qbuf,
-                  (unsigned long long)sum->max_obuf);
+                  (unsigned long long)sum->max_obuf, (unsigned long long)sum->blocked,
+                  (unsigned long long)sum->blocked);
 }
 
-static void info_memory(rk_buf *b) {
+static void info_memory(rk_buf *b, rk_shard *coord, const info_sum *sum) {
     int64_t used = rk_alloc_total_used() + RK_MEM_BASELINE;
     if (used < RK_MEM_BASELINE) used = RK_MEM_BASELINE;
     pthread_mutex_lock(&g_sample_lock);
@@ -841,7 +861,8 @@ static void info_memory(rk_buf *b) {
     size_t rss = rk_rss_bytes();
     long pages = sysconf(_SC_PHYS_PAGES), pagesz = sysconf(_SC_PAGESIZE);
     double total_sys = pages > 0 && pagesz > 0 ? (double)pages * (double)pagesz : 0;
-    char used_h[32], rss_h[32], peak_h[32], sys_h[32];
+    char used_h[32], rss_h[32], peak_h[32], sys_h[32], maxmem_h[32];
+    bytes_human(maxmem_h, sizeof(maxmem_h), (double)coord->cfg.maxmemory);
     bytes_human(used_h, sizeof(used_h), (double)used);
     bytes_human(rss_h, sizeof(rss_h), (double)rss);
     bytes_human(peak_h, sizeof(peak_h), (double)peak);
@@ -853,11 +874,16 @@ static void info_memory(rk_buf *b) {
                   "used_memory_overhead:%d\r\nused_memory_startup:%d\r\nused_memory_dataset:%lld\r\n"
                   "total_system_memory:%.0f\r\ntotal_system_memory_human:%s\r\n"
                   "used_memory_lua:0\r\nused_memory_scripts:0\r\nnumber_of_cached_scripts:0\r\n"
-                  "maxmemory:0\r\nmaxmemory_human:0B\r\nmaxmemory_policy:noeviction\r\n"
-                  "mem_fragmentation_ratio:%.2f\r\nmem_allocator:mimalloc-2.0.9\r\nlazyfree_pending_objects:0\r\n",
+                  "maxmemory:%lld\r\nmaxmemory_human:%s\r\nmaxmemory_policy:%s\r\n"
+                  "mem_fragmentation_ratio:%.2f\r\nmem_allocator:mimalloc-2.0.9\r\nlazyfree_pending_objects:%llu\r\n"
+                  "lazyfreed_objects:%llu\r\n",
                   (long long)used, used_h, rss, rss_h, (long long)peak, peak_h,
                   peak ? (double)used * 100.0 / (double)peak : 0.0, RK_MEM_BASELINE, RK_MEM_BASELINE,
-                  (long long)(used - RK_MEM_BASELINE), total_sys, sys_h, used ? (double)rss / (double)used : 0.0);
+                  (long long)(used - RK_MEM_BASELINE), total_sys, sys_h, coord->cfg.maxmemory, maxmem_h,
+                  config_maxmemory_policy_name(coord->cfg.maxmemory_policy),
+                  used ? (double)rss / (double)used : 0.0,
+                  (unsigned long long)sum->stats.lazyfree_pending_objects,
+                  (unsigned long long)sum->stats.lazyfreed_objects);
 }
 
 static void info_persistence(rk_buf *b, const info_sum *sum) {
@@ -892,8 +918,8 @@ static void info_stats(rk_buf *b, const info_sum *sum) {
         "total_net_input_bytes:%llu\r\ntotal_net_output_bytes:%llu\r\ninstantaneous_input_kbps:0.00\r\n"
         "instantaneous_output_kbps:0.00\r\nrejected_connections:%llu\r\nsync_full:0\r\nsync_partial_ok:0\r\n"
         "sync_partial_err:0\r\nexpired_keys:%llu\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:0\r\n"
-        "evicted_keys:0\r\nevicted_clients:0\r\nkeyspace_hits:%llu\r\nkeyspace_misses:%llu\r\n"
-        "pubsub_channels:0\r\npubsub_patterns:0\r\nlatest_fork_usec:0\r\ntotal_forks:0\r\n"
+        "evicted_keys:%llu\r\nevicted_clients:0\r\nkeyspace_hits:%llu\r\nkeyspace_misses:%llu\r\n"
+        "pubsub_channels:%llu\r\npubsub_patterns:%llu\r\nlatest_fork_usec:0\r\ntotal_forks:0\r\n"
         "unexpected_error_replies:%llu\r\ntotal_error_replies:%llu\r\n"
         "client_query_buffer_limit_disconnections:%llu\r\nclient_output_buffer_limit_disconnections:%llu\r\n"
         "txn_started:%llu\r\ntxn_retries:%llu\r\nremote_requests:%llu\r\n",
@@ -901,7 +927,8 @@ static void info_stats(rk_buf *b, const info_sum *sum) {
         (unsigned long long)sample_ops_per_sec(st->total_commands_processed),
         (unsigned long long)st->net_input_bytes, (unsigned long long)st->net_output_bytes,
         (unsigned long long)st->rejected_connections, (unsigned long long)st->expired_keys,
-        (unsigned long long)st->keyspace_hits, (unsigned long long)st->keyspace_misses,
+        (unsigned long long)st->evicted_keys, (unsigned long long)st->keyspace_hits, (unsigned long long)st->keyspace_misses,
+        (unsigned long long)sum->channels, (unsigned long long)sum->patterns,
         (unsigned long long)st->unexpected_error_replies, (unsigned long long)st->total_error_replies,
         (unsigned long long)st->client_qbuf_limit_disconnections,
         (unsigned long long)st->client_outbuf_limit_disconnections, (unsigned long long)st->txn_started,
@@ -964,7 +991,7 @@ static void info_keyspace(rk_buf *b, const info_sum *sum) {
 static void info_render(rk_buf *b, int mask, rk_shard *coord, const info_sum *sum) {
     if (mask & SEC_SERVER) info_server(b, coord);
     if (mask & SEC_CLIENTS) info_clients(b, coord, sum);
-    if (mask & SEC_MEMORY) info_memory(b);
+    if (mask & SEC_MEMORY) info_memory(b, coord, sum);
     if (mask & SEC_PERSISTENCE) info_persistence(b, sum);
     if (mask & SEC_STATS) info_stats(b, sum);
     if (mask & SEC_REPLICATION) info_replication(b);

@@ -18,6 +18,8 @@
 #include "core/alloc.h"
 #include "core/client.h"
 #include "core/command.h"
+#include "core/evict.h"
+#include "core/lazyfree.h"
 #include "core/log.h"
 #include "core/msg.h"
 #include "core/multi.h"
@@ -249,6 +251,8 @@ static void shard_on_tick(void *ud) {
     rk_shard *s = ud;
     shard_active_expire(s);
     shard_rehash_step(s);
+    if (!txn_shard_paused(s)) evict_cron(s);
+    lazyfree_cron(s);
     clients_cron(s);
 }
 
@@ -259,6 +263,7 @@ static void shard_before_wait(void *ud) {
     rk_msg *m;
     while ((m = rk_mailbox_pop(&s->mailbox)) != NULL) shard_handle_msg(s, m);
     clients_before_wait(s);
+    lazyfree_before_wait(s);
     shard_flush_wakes(s);
 }
 

@@ -59,6 +59,9 @@ typedef struct rk_stats {
     uint64_t txn_started;        /* multi-shard transactions coordinated here */
     uint64_t txn_retries;        /* schedule attempts refused by a shard (retried) */
     uint64_t remote_requests;    /* single-shard requests sent to another shard */
+    uint64_t evicted_keys;       /* keys removed by maxmemory eviction (evict.c) */
+    uint64_t lazyfreed_objects;  /* values freed through the lazy-free queue (lazyfree.c) */
+    uint64_t lazyfree_pending_objects; /* gauge, filled by the INFO hop from lazyfree_pending() */
 } rk_stats;
 
 /* Error statistics: prefix ("ERR", "WRONGTYPE", ...) -> count. Bounded like Redis (128 kinds). */
@@ -105,6 +108,10 @@ typedef struct rk_shard {
 
     /* Shards whose mailbox this shard owes a wake (flushed before waiting). */
     uint64_t owed_wakes;
+
+    /* Values and whole keyspaces waiting to be freed in small slices
+     * (lazyfree.c); NULL until first used. */
+    struct rk_lazyfree *lazyfree;
 
     int active_expire_enabled;
     uint64_t expire_db_cursor;   /* which db the active expiry continues with */

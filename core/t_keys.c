@@ -26,6 +26,7 @@
 #include "core/db.h"
 #include "core/shard.h"
 #include "core/txn.h"
+#include "core/multi.h"
 
 /* ---------- small helpers ---------- */
 
@@ -82,13 +83,16 @@ static rk_db *db_by_id(rk_ctx *c, int id)
 
 /* ---------- DEL UNLINK EXISTS TOUCH TYPE ---------- */
 
+/* DEL and UNLINK alike: a large value goes to the lazy-free queue so
+ * neither stalls the shard (as if lazyfree-lazy-user-del were always on;
+ * small values are freed at once either way). */
 static void del_proc(rk_ctx *c)
 {
     long long deleted = 0;
     for (int i = 1; i < c->argc; i++) {
         /* An expired key is removed by expiry, not counted as deleted. */
         if (db_lookup(c->shard, c->db, c->argv[i], LOOKUP_WRITE | LOOKUP_NOTOUCH) &&
-            db_delete(c->shard, c->db, c->argv[i]))
+            db_delete_lazy(c->shard, c->db, c->argv[i], 1))
             deleted++;
     }
     if (deleted)
@@ -449,24 +453,37 @@ static void object_refcount_proc(rk_ctx *c)
     reply_int(&c->r, shared ? INT_MAX : 1);
 }
 
+static int lfu_policy(const rk_ctx *c)
+{
+    return (c->shard->cfg.maxmemory_policy & MAXMEMORY_FLAG_LFU) != 0;
+}
+
 static void object_idletime_proc(rk_ctx *c)
 {
     rk_obj *o = object_lookup_or_null(c);
     if (!o)
         return;
-    uint32_t now = db_lru_clock(c->now_ms);
-    uint64_t idle = now >= o->lru ? now - o->lru : now + (DB_LRU_CLOCK_MAX - o->lru);
-    reply_int(&c->r, (int64_t)(idle * DB_LRU_RESOLUTION_MS / 1000));
+    if (lfu_policy(c)) {
+        ctx_error(c, "ERR An LFU maxmemory policy is selected, idle time not tracked. "
+                     "Please note that when switching between policies at runtime LRU and LFU "
+                     "data will take some time to adjust.");
+        return;
+    }
+    reply_int(&c->r, (int64_t)(db_lru_idle_ms(o, c->now_ms) / 1000));
 }
 
 static void object_freq_proc(rk_ctx *c)
 {
-    if (!object_lookup_or_null(c))
+    rk_obj *o = object_lookup_or_null(c);
+    if (!o)
         return;
-    /* No LFU policy exists (yet): answer as Redis does under an LRU policy. */
-    ctx_error(c, "ERR An LFU maxmemory policy is not selected, access frequency not tracked. "
-                 "Please note that when switching between policies at runtime LRU and LFU "
-                 "data will take some time to adjust.");
+    if (!lfu_policy(c)) {
+        ctx_error(c, "ERR An LFU maxmemory policy is not selected, access frequency not tracked. "
+                     "Please note that when switching between policies at runtime LRU and LFU "
+                     "data will take some time to adjust.");
+        return;
+    }
+    reply_int(&c->r, db_lfu_decayed(c->shard, o, c->now_ms));
 }
 
 static void object_help_proc(rk_ctx *c)
@@ -908,21 +925,36 @@ static int flush_option_ok(int argc, const rk_slice *argv)
     return argc == 1 || (argc == 2 && (slice_is(argv[1], "async") || slice_is(argv[1], "sync")));
 }
 
-/* ASYNC frees in the same hop too: the hop runs while every shard is
- * paused, so the flush is atomic either way. */
+/* ASYNC (or no option under lazyfree-lazy-user-flush) detaches the
+ * keyspace in O(1) and leaves the freeing to the shard's lazy-free queue;
+ * SYNC frees inside the hop. Either way the hop runs while every shard is
+ * paused, so the flush is atomic. */
+static int flush_is_async(const rk_shard *s, const rk_txn *t)
+{
+    if (t->argc == 2)
+        return slice_is(t->argv[1], "async");
+    return s->cfg.lazyfree_lazy_user_flush;
+}
+
+static uint64_t flush_one_db(rk_shard *s, rk_db *db, int async)
+{
+    watch_touch_db(s, db); /* as Redis: WATCHed keys that existed are touched */
+    return async ? db_empty_async(s, db) : db_empty(db);
+}
+
 static void flushdb_hop(rk_shard *s, rk_txn *t, rk_buf *out)
 {
     (void)out;
-    s->dirty += (int64_t)db_empty(&s->dbs[t->dbid]);
+    s->dirty += (int64_t)flush_one_db(s, &s->dbs[t->dbid], flush_is_async(s, t));
 }
 
 static void flushall_hop(rk_shard *s, rk_txn *t, rk_buf *out)
 {
-    (void)t;
     (void)out;
+    const int async = flush_is_async(s, t);
     uint64_t removed = 0;
     for (int i = 0; i < s->cfg.databases; i++)
-        removed += db_empty(&s->dbs[i]);
+        removed += flush_one_db(s, &s->dbs[i], async);
     s->dirty += (int64_t)removed;
 }
 
@@ -970,8 +1002,14 @@ static void swapdb_hop(rk_shard *s, rk_txn *t, rk_buf *out)
     const int ok = slice_to_int(t->argv[1], &a) && slice_to_int(t->argv[2], &b);
     assert(ok && a >= 0 && b >= 0 && a < s->cfg.databases && b < s->cfg.databases);
     (void)ok;
-    if (a != b)
+    if (a != b) {
+        /* Keys watched in either db see their value change (or appear). */
+        watch_touch_db(s, &s->dbs[a]);
+        watch_touch_db(s, &s->dbs[b]);
         db_swap(&s->dbs[a], &s->dbs[b]);
+        watch_touch_db(s, &s->dbs[a]);
+        watch_touch_db(s, &s->dbs[b]);
+    }
     s->dirty++;
 }
 

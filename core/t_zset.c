@@ -38,12 +38,7 @@
 #include "core/shard.h"
 #include "core/zskiplist.h"
 
-#if defined(__has_include)
-#if __has_include("core/t_set.h")
 #include "core/t_set.h"
-#define ZSET_HAVE_SET_ACCESSOR 1
-#endif
-#endif
 
 /* ---- limits and small helpers ------------------------------------------ */
 
@@ -1622,7 +1617,6 @@ typedef struct zsrc {
     double weight;
 } zsrc;
 
-#ifdef ZSET_HAVE_SET_ACCESSOR
 typedef struct set_collect {
     rk_obj *z;
     int failed;
@@ -1647,7 +1641,6 @@ static rk_obj *zset_from_set(const rk_obj *set)
     }
     return sc.z;
 }
-#endif
 
 static void zsrcs_free(zsrc *src, long long n)
 {
@@ -1774,7 +1767,6 @@ static void zsetop_generic(rk_ctx *c, int dst_idx, int numkeys_idx, int op, int 
         if (o->type == OBJ_ZSET) {
             src[i].o = o;
         }
-#ifdef ZSET_HAVE_SET_ACCESSOR
         else if (o->type == OBJ_SET) {
             src[i].o = zset_from_set(o);
             if (!src[i].o) {
@@ -1784,7 +1776,6 @@ static void zsetop_generic(rk_ctx *c, int dst_idx, int numkeys_idx, int op, int 
             }
             src[i].owned = 1;
         }
-#endif
         else {
             zsrcs_free(src, setnum);
             ctx_wrongtype(c);

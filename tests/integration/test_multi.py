@@ -162,3 +162,22 @@ def test_transfers_between_shards_keep_a_constant_sum(ringkv, r):
     assert not any(t.is_alive() for t in threads)
     assert errors == []
     assert sum(int(v) for v in r.mget(accounts)) == 1000 * len(accounts)
+
+
+def test_flushall_touches_watched_keys_that_exist(ringkv, r):
+    k = keys_on_shard(1, 1, "wf")[0]
+    r.set(k, "1")
+    with r.pipeline() as p:
+        p.watch(k)
+        ringkv.client().flushall()
+        p.multi()
+        p.set("x", "1")
+        with pytest.raises(redis.WatchError):
+            p.execute()
+    # A watched key that did not exist is not touched by FLUSHALL (as Redis).
+    with r.pipeline() as p:
+        p.watch("never-there")
+        ringkv.client().flushall()
+        p.multi()
+        p.set("x", "2")
+        assert p.execute() == [True]

@@ -230,7 +230,7 @@ TEST_F(ConfigTest, ClientOutputBufferLimit) {
 
 TEST_F(ConfigTest, GetGlob) {
     auto all = get("*");
-    EXPECT_EQ(all.size(), 31u);
+    EXPECT_EQ(all.size(), 42u);
     auto some = get("SLOWLOG-*");
     EXPECT_EQ(some.size(), 2u);
     EXPECT_EQ(some["slowlog-max-len"], "128");
