@@ -103,6 +103,7 @@ static int reply_discarded(const rk_client *c) {
 }
 
 rk_buf *client_reply_buf(rk_client *c) {
+    if (c->exec_redirect) return c->exec_redirect;
     if (reply_discarded(c)) {
         rk_buf_clear(&t_discard);
         return &t_discard;
@@ -357,8 +358,22 @@ void client_handle_reply(rk_req *req) {
         process_input(c);
 }
 
+struct rk_txn *client_exec_txn(rk_client *c) { return c->exec_txn; }
+
 /* Called by txn.c when a transaction coordinated for this client ends. */
 void client_txn_done(rk_client *c, rk_buf *reply) {
+    if (c->exec_txn) {
+        /* A whole-server command inside EXEC: its reply is an array element. */
+        struct rk_txn *t = c->exec_txn;
+        rk_buf_append(&t->reply, reply->data, reply->len);
+        assert(c->exec_pending > 0);
+        if (--c->exec_pending == 0 && c->exec_waiting) {
+            c->exec_waiting = 0;
+            c->exec_txn = NULL;
+            multi_exec_resume(t);
+        }
+        return;
+    }
     c->flags &= ~CLIENT_IN_TXN;
     assert(c->inflight > 0);
     c->inflight--;
@@ -384,6 +399,10 @@ void client_txn_done(rk_client *c, rk_buf *reply) {
 
 /* Called by txn_new: reserve the ordered slot for a transaction's reply. */
 int client_txn_begin(rk_client *c) {
+    if (c->exec_txn) {
+        c->exec_pending++;
+        return 0;
+    }
     if (!reply_discarded(c) && !slot_append(c, 0)) return -1;
     c->flags |= CLIENT_IN_TXN;
     c->inflight++;

@@ -73,6 +73,11 @@ typedef struct rk_client {
 
     struct rk_multi_state *multi;  /* MULTI queue and WATCHed keys (multi.c), NULL when none */
     struct rk_blocked *blocked;    /* the command this client is blocked on (blocking.c) */
+    /* While EXEC runs a whole-server command (multi.c): its transaction, the
+     * buffer its synchronous replies go to, and how many replies are owed. */
+    struct rk_txn *exec_txn;
+    rk_buf *exec_redirect;
+    int exec_pending, exec_waiting;
 
     /* Pub/Sub (pubsub.c): subscriptions of this client. */
     uint32_t nsubs, npsubs, nssubs;

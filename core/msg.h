@@ -54,6 +54,7 @@ typedef struct rk_req {
 typedef struct rk_txn_msg {
     rk_msg m;
     struct rk_txn *t;              /* identity; dereferenced by participants only during a hop */
+    struct rk_txn *exec;           /* HOP/HOP_DONE: the (sub-)transaction whose hop runs */
     uint64_t seq;
     int from;
 } rk_txn_msg;

@@ -10,8 +10,9 @@
  * command whose keys are on one shard runs there in a hop of its own, one
  * whose keys span shards runs through the multi-key executor inside the
  * same transaction, connection commands (SELECT, PING, ...) run on the home
- * shard. The replies form EXEC's array. Commands that coordinate over every
- * shard themselves (FLUSHALL, KEYS, INFO, ...) cannot be queued.
+ * shard, and commands that coordinate over every shard themselves
+ * (FLUSHALL, KEYS, PUBLISH, ...) run their coordinator with its transaction
+ * nested in ours (EXEC then spans every shard). The replies form EXEC's array.
  *
  * WATCH: the owner keeps, per watched key, a version bumped by every change
  * of that key (keyspace_touched), and its existence at WATCH time. EXEC
@@ -234,7 +235,7 @@ int multi_intercept(rk_client *c, const rk_command *cmd, int argc, const rk_slic
     if (!multi_active(c) || is_passthrough(cmd)) return 0;
     struct rk_multi_state *m = c->multi;
     rk_reply r = {client_reply_buf(c), c->resp};
-    if ((cmd->flags & CMD_NO_MULTI) || cmd->exec == EXEC_ALL) {
+    if (cmd->flags & CMD_NO_MULTI) {
         m->error = 1;
         reply_error(&r, "ERR Command not allowed inside a transaction");
         shard_count_error(c->home, "ERR");
@@ -474,6 +475,31 @@ static void exec_on_home(rk_txn *t, queued_cmd *q) {
     }
 }
 
+/* A whole-server command (FLUSHALL, PUBLISH, KEYS, ...) runs its own
+ * coordinator; its txn_new() becomes a sub-transaction of ours (txn.c), its
+ * synchronous replies go into our array. Returns 1 when it finished now. */
+static int exec_whole_server(rk_txn *t, queued_cmd *q) {
+    rk_client *c = t->client;
+    if (!c) {
+        reply_error(&t->r, "ERR client gone");
+        return 1;
+    }
+    c->exec_txn = t;
+    c->exec_redirect = &t->reply;
+    c->exec_pending = 0;
+    c->exec_waiting = 0;
+    q->cmd->coord(c, q->cmd, q->argc, q->argv);
+    c->exec_redirect = NULL;
+    if (c->exec_pending > 0) {
+        c->exec_waiting = 1; /* client_txn_done resumes us */
+        return 0;
+    }
+    c->exec_txn = NULL;
+    return 1;
+}
+
+void multi_exec_resume(rk_txn *t) { exec_run_next(t); }
+
 static void exec_run_next(rk_txn *t) {
     exec_plan *x = t->arg;
     multikey_release(t);
@@ -481,6 +507,11 @@ static void exec_run_next(rk_txn *t) {
         queued_cmd *q = &x->queue[x->next++];
         int nkeys = 0;
         uint64_t mask = 0;
+        if (q->cmd->exec == EXEC_ALL) {
+            if (!exec_whole_server(t, q)) return;
+            if (t->client) x->dbid = t->client->db;
+            continue;
+        }
         if (q->cmd->exec == EXEC_KEYS) {
             nkeys = cmd_get_keys(q->cmd, q->argc, q->argv, x->pos, MULTI_MAX_KEYS);
             for (int k = 0; k < nkeys; k++)
@@ -549,6 +580,8 @@ static void exec_coord(rk_client *c, const rk_command *cmd, int argc, rk_slice *
     for (int i = 0; i < x->nwatched; i++) mask |= 1ull << x->watched[i].shard;
     for (int i = 0; i < x->n; i++) {
         queued_cmd *q = &x->queue[i];
+        /* A whole-server command may touch any shard. */
+        if (q->cmd->exec == EXEC_ALL) mask = txn_all_shards();
         if (q->cmd->exec != EXEC_KEYS) continue;
         int nkeys = cmd_get_keys(q->cmd, q->argc, q->argv, x->pos, MULTI_MAX_KEYS);
         for (int k = 0; k < nkeys; k++) mask |= 1ull << rk_key_shard(q->argv[x->pos[k]].ptr, q->argv[x->pos[k]].len);

@@ -24,6 +24,11 @@ void multikey_release(struct rk_txn *t);
  * command is malformed and must not be split. */
 int multikey_args_complete(const struct rk_command *cmd, int argc, const int *keypos, int nkeys);
 
+/* The EXEC transaction a whole-server command runs inside, or NULL. */
+struct rk_txn *client_exec_txn(struct rk_client *c);
+/* multi.c: continues EXEC after an owed reply arrived. */
+void multi_exec_resume(struct rk_txn *t);
+
 /* client.c hooks used by txn.c. */
 int client_txn_begin(struct rk_client *c);
 void client_txn_done(struct rk_client *c, rk_buf *reply);

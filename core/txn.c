@@ -59,9 +59,15 @@ int txn_shard_paused(const rk_shard *s) { return s->txq->promised != NULL; }
 
 /* ---- Messages ------------------------------------------------------- */
 
+static rk_txn_msg *txn_msg_new_exec(int type, rk_txn *t, rk_txn *exec, uint64_t seq, int from);
+
 /* Message allocation failing here would lose a protocol step and hang
  * participants forever: a corrupted state we refuse to continue from. */
 static rk_txn_msg *txn_msg_new(int type, rk_txn *t, uint64_t seq, int from) {
+    return txn_msg_new_exec(type, t, t, seq, from);
+}
+
+static rk_txn_msg *txn_msg_new_exec(int type, rk_txn *t, rk_txn *exec, uint64_t seq, int from) {
     rk_txn_msg *m = malloc(sizeof(*m));
     if (!m) {
         rk_log(LL_WARNING, "Out of memory allocating a transaction message: aborting");
@@ -69,6 +75,7 @@ static rk_txn_msg *txn_msg_new(int type, rk_txn *t, uint64_t seq, int from) {
     }
     m->m.type = type;
     m->t = t;
+    m->exec = exec;
     m->seq = seq;
     m->from = from;
     return m;
@@ -113,6 +120,13 @@ rk_txn *txn_new(rk_client *c, const rk_command *cmd, uint64_t shard_mask, int ar
     t->r.resp = t->resp;
     t->start_us = rk_ustime();
     assert(t->coord != NULL);
+    /* Inside EXEC the participants are already paused by EXEC's own
+     * transaction: run as a part of it (its shards include ours). */
+    t->parent = c ? client_exec_txn(c) : NULL;
+    if (t->parent) {
+        assert((shard_mask & ~t->parent->shard_mask) == 0);
+        t->seq = t->parent->seq;
+    }
     if (c && client_txn_begin(c) != 0) {
         free(t->argv);
         free(t);
@@ -130,11 +144,12 @@ static void txn_schedule(rk_txn *t) {
 }
 
 static void txn_run_hop(rk_txn *t) {
+    rk_txn *owner = t->parent ? t->parent : t; /* the transaction participants promised */
     t->pending = __builtin_popcountll(t->hop_mask);
     for (int i = 0; i < g_nshards; i++) {
         if (!(t->hop_mask & (1ull << i))) continue;
         rk_buf_clear(&t->out[i]);
-        send_txn(i, MSG_TXN_HOP, t, t->seq, t->coord->id);
+        shard_send(i, &txn_msg_new_exec(MSG_TXN_HOP, owner, t, owner->seq, t->coord->id)->m);
     }
 }
 
@@ -142,6 +157,13 @@ void txn_start(rk_txn *t, rk_hop_fn *hop, rk_step_fn *step) {
     assert(t->phase == PHASE_NEW && t->shard_mask != 0);
     t->hop = hop;
     t->step = step;
+    if (t->parent) {
+        /* Already promised: straight to the first hop. */
+        t->phase = PHASE_RUNNING;
+        t->hop_mask = t->shard_mask;
+        txn_run_hop(t);
+        return;
+    }
     t->coord->stats.txn_started++;
     txn_schedule(t);
 }
@@ -161,7 +183,7 @@ void txn_hop_on(rk_txn *t, uint64_t mask, rk_hop_fn *hop, rk_step_fn *step) {
 
 void txn_finish(rk_txn *t) {
     assert(t->pending == 0);
-    if (t->phase == PHASE_RUNNING) {
+    if (t->phase == PHASE_RUNNING && !t->parent) {
         for (int i = 0; i < g_nshards; i++)
             if (t->shard_mask & (1ull << i)) send_txn(i, MSG_TXN_RELEASE, t, t->seq, t->coord->id);
     }
@@ -198,7 +220,7 @@ static void coord_on_reject(rk_txn_msg *m) {
 }
 
 static void coord_on_hop_done(rk_txn_msg *m) {
-    rk_txn *t = m->t;
+    rk_txn *t = m->exec;
     assert(m->seq == t->seq && t->pending > 0);
     free(m);
     if (--t->pending == 0) t->step(t);
@@ -264,10 +286,11 @@ static void part_on_cancel(rk_shard *s, rk_txn_msg *m) {
 
 static void part_on_hop(rk_shard *s, rk_txn_msg *m) {
     struct rk_txn_queue *q = s->txq;
-    rk_txn *t = m->t;
-    /* A hop only ever arrives for the transaction this shard promised. */
-    assert(q->promised && q->promised->t == t && q->promised->seq == m->seq);
-    t->hop(s, t, &t->out[s->id]);
+    rk_txn *exec = m->exec;
+    /* A hop only ever arrives for the transaction this shard promised (or a
+     * sub-transaction of it, inside EXEC). */
+    assert(q->promised && q->promised->t == m->t && q->promised->seq == m->seq);
+    exec->hop(s, exec, &exec->out[s->id]);
     reply_txn(m, MSG_TXN_HOP_DONE, s->id);
 }
 

@@ -66,6 +66,7 @@ struct rk_txn {
     rk_step_fn *step;
     uint64_t promised_mask;
     uint64_t hop_mask;          /* participants of the running hop */
+    rk_txn *parent;             /* non-NULL: a sub-transaction run inside EXEC's transaction */
 };
 
 /* Creates a transaction over shard_mask for a client's command (argv is
