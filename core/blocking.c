@@ -287,21 +287,12 @@ void client_block_from(rk_client *c, const rk_command *cmd, int argc, const rk_s
     if (c->blocked) return; /* a re-run that blocks again: registrations stay */
     struct rk_block_table *bt = table(c->home);
     struct rk_blocked *b = calloc(1, sizeof(*b));
-    size_t bytes = sizeof(rk_slice) * (size_t)argc;
-    for (int i = 0; i < argc; i++) bytes += argv[i].len + 1;
-    rk_slice *copy = b ? malloc(bytes) : NULL;
+    rk_slice *copy = b ? argv_dup(argc, argv) : NULL;
     if (!bt || !copy) {
         free(b);
         rk_reply r = {client_reply_buf(c), c->resp};
         reply_error(&r, "ERR out of memory");
         return;
-    }
-    char *p = (char *)(copy + argc);
-    for (int i = 0; i < argc; i++) {
-        memcpy(p, argv[i].ptr, argv[i].len);
-        p[argv[i].len] = '\0';
-        copy[i] = (rk_slice){p, argv[i].len};
-        p += argv[i].len + 1;
     }
     b->cmd = cmd;
     b->argc = argc;

@@ -139,6 +139,9 @@ int ctx_arg_ll(rk_ctx *c, int i, long long *out);          /* "value is not an i
 int ctx_arg_ld(rk_ctx *c, int i, long double *out);        /* "value is not a valid float" */
 int ctx_arg_double(rk_ctx *c, int i, double *out);
 int ctx_arg_is(rk_ctx *c, int i, const char *lit);         /* case-insensitive compare, 1/0 */
+/* A copy of argv and its bytes in one malloc'd block (free() it whole);
+ * every argument stays NUL-terminated. NULL when out of memory. */
+rk_slice *argv_dup(int argc, const rk_slice *argv);
 /* Marks one change to the dataset (INFO rdb_changes_since_last_save, later the journal). */
 void ctx_dirty(rk_ctx *c, long long n);
 

@@ -106,3 +106,18 @@ int ctx_arg_is(rk_ctx *c, int i, const char *lit) {
 void ctx_dirty(rk_ctx *c, long long n) {
     if (c->shard) c->shard->dirty += n;
 }
+
+rk_slice *argv_dup(int argc, const rk_slice *argv) {
+    size_t bytes = sizeof(rk_slice) * (size_t)argc;
+    for (int i = 0; i < argc; i++) bytes += argv[i].len + 1;
+    rk_slice *copy = malloc(bytes ? bytes : 1);
+    if (!copy) return NULL;
+    char *p = (char *)(copy + argc);
+    for (int i = 0; i < argc; i++) {
+        memcpy(p, argv[i].ptr, argv[i].len);
+        p[argv[i].len] = '\0';
+        copy[i] = (rk_slice){p, argv[i].len};
+        p += argv[i].len + 1;
+    }
+    return copy;
+}

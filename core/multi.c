@@ -253,17 +253,8 @@ int multi_intercept(rk_client *c, const rk_command *cmd, int argc, const rk_slic
         m->queue = grown;
         m->capqueued = cap;
     }
-    size_t bytes = sizeof(rk_slice) * (size_t)argc;
-    for (int i = 0; i < argc; i++) bytes += argv[i].len + 1;
-    rk_slice *copy = malloc(bytes);
+    rk_slice *copy = argv_dup(argc, argv);
     if (!copy) { m->error = 1; reply_error(&r, "ERR out of memory"); return 1; }
-    char *p = (char *)(copy + argc);
-    for (int i = 0; i < argc; i++) {
-        memcpy(p, argv[i].ptr, argv[i].len);
-        p[argv[i].len] = '\0';
-        copy[i] = (rk_slice){p, argv[i].len};
-        p += argv[i].len + 1;
-    }
     m->queue[m->nqueued++] = (queued_cmd){cmd, argc, copy};
     reply_simple(&r, "QUEUED");
     return 1;

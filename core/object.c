@@ -444,3 +444,21 @@ int rk_ll2str(char *buf, size_t cap, long long v)
     buf[i] = '\0';
     return (int)i;
 }
+
+int rk_parse_scan_cursor(rk_slice s, uint64_t *out)
+{
+    char buf[32];
+    if (s.len == 0 || s.len >= sizeof buf)
+        return 0;
+    memcpy(buf, s.ptr, s.len);
+    buf[s.len] = '\0';
+    if (buf[0] == ' ' || (buf[0] >= '\t' && buf[0] <= '\r'))
+        return 0;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(buf, &end, 10);
+    if (*end != '\0' || errno == ERANGE)
+        return 0;
+    *out = (uint64_t)v;
+    return 1;
+}

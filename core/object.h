@@ -84,6 +84,9 @@ int rk_str2ll(const char *s, size_t len, long long *out);   /* 1 ok, 0 not an ex
 int rk_str2ld(const char *s, size_t len, long double *out); /* 1 ok */
 int rk_str2d(const char *s, size_t len, double *out);       /* 1 ok; accepts inf/-inf, rejects nan */
 int rk_ll2str(char *buf, size_t cap, long long v);          /* returns length */
+/* A SCAN cursor as Redis parses it (strtoull rules, no leading space, no
+ * trailing junk). 1 ok, 0 invalid ("ERR invalid cursor"). */
+int rk_parse_scan_cursor(rk_slice s, uint64_t *out);
 
 /* Hooks for the other value types (added by the string family's author):
  * each type's file registers how to copy, free and measure its u.ptr, so

@@ -1010,24 +1010,6 @@ static void cmd_hrandfield(rk_ctx *c)
 
 /* ---- HSCAN -------------------------------------------------------------------- */
 
-/* Redis's parseScanCursorOrReply: strtoul rules, no leading space, no junk. */
-static int parse_cursor(rk_slice s, uint64_t *out)
-{
-    char buf[32];
-    if (s.len == 0 || s.len >= sizeof buf)
-        return 0;
-    memcpy(buf, s.ptr, s.len);
-    buf[s.len] = '\0';
-    if (buf[0] == ' ' || (buf[0] >= '\t' && buf[0] <= '\r'))
-        return 0;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(buf, &end, 10);
-    if (*end != '\0' || errno == ERANGE)
-        return 0;
-    *out = (uint64_t)v;
-    return 1;
-}
 
 typedef struct hscan_opts {
     long long count;
@@ -1157,7 +1139,7 @@ static void hscan_table(rk_ctx *c, rk_obj *o, uint64_t cursor, const hscan_opts 
 static void cmd_hscan(rk_ctx *c)
 {
     uint64_t cursor;
-    if (!parse_cursor(c->argv[2], &cursor)) {
+    if (!rk_parse_scan_cursor(c->argv[2], &cursor)) {
         ctx_error(c, "ERR invalid cursor");
         return;
     }

@@ -50,24 +50,6 @@ static int slice_to_int(rk_slice s, int *out)
     return 1;
 }
 
-/* Redis's parseScanCursorOrReply: strtoul rules, no leading space, no junk. */
-static int parse_scan_cursor(rk_slice s, uint64_t *out)
-{
-    char buf[32];
-    if (s.len == 0 || s.len >= sizeof buf)
-        return 0;
-    memcpy(buf, s.ptr, s.len);
-    buf[s.len] = '\0';
-    if (buf[0] == ' ' || (buf[0] >= '\t' && buf[0] <= '\r'))
-        return 0;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(buf, &end, 10);
-    if (*end != '\0' || errno == ERANGE)
-        return 0;
-    *out = (uint64_t)v;
-    return 1;
-}
 
 static int databases_of(const rk_shard *s)
 {
@@ -746,7 +728,7 @@ static void scan_step(rk_txn *t)
 static const char *scan_parse(int argc, const rk_slice *argv, scan_args *a)
 {
     uint64_t cursor;
-    if (!parse_scan_cursor(argv[1], &cursor))
+    if (!rk_parse_scan_cursor(argv[1], &cursor))
         return "ERR invalid cursor";
     a->shard = (int)(cursor % (uint64_t)g_nshards);
     a->dict_cursor = cursor / (uint64_t)g_nshards;

@@ -1091,24 +1091,6 @@ static void cmd_sintercard(rk_ctx *c)
 
 /* ---- SSCAN -------------------------------------------------------------- */
 
-/* Redis's parseScanCursorOrReply: strtoull rules, no leading space or junk. */
-static int parse_cursor(rk_slice s, uint64_t *out)
-{
-    char buf[32];
-    if (s.len == 0 || s.len >= sizeof buf)
-        return 0;
-    memcpy(buf, s.ptr, s.len);
-    buf[s.len] = '\0';
-    if (buf[0] == ' ' || (buf[0] >= '\t' && buf[0] <= '\r'))
-        return 0;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(buf, &end, 10);
-    if (*end != '\0' || errno == ERANGE)
-        return 0;
-    *out = (uint64_t)v;
-    return 1;
-}
 
 typedef struct scan_batch {
     const rk_str **members;
@@ -1150,7 +1132,7 @@ static void reply_scan_header(rk_ctx *c, uint64_t cursor)
 static void cmd_sscan(rk_ctx *c)
 {
     uint64_t cursor;
-    if (!parse_cursor(c->argv[2], &cursor)) {
+    if (!rk_parse_scan_cursor(c->argv[2], &cursor)) {
         ctx_error(c, "ERR invalid cursor");
         return;
     }

@@ -1887,24 +1887,15 @@ static void zintercard_proc(rk_ctx *c) { zsetop_generic(c, 0, 1, ZOP_INTER, 1); 
 
 /* ---- ZSCAN ----------------------------------------------------------------- */
 
-/* Redis's parseScanCursorOrReply (strtoul rules). */
 static int cursor_arg(rk_ctx *c, int i, unsigned long long *cursor)
 {
-    rk_slice s = c->argv[i];
-    char buf[64];
-    if (s.len == 0 || s.len >= sizeof(buf) || s.ptr[0] == ' ' || (s.ptr[0] >= '\t' && s.ptr[0] <= '\r'))
-        goto bad;
-    memcpy(buf, s.ptr, s.len);
-    buf[s.len] = '\0';
-    char *end;
-    errno = 0;
-    *cursor = strtoull(buf, &end, 10);
-    if (*end != '\0' || errno == ERANGE)
-        goto bad;
+    uint64_t v;
+    if (!rk_parse_scan_cursor(c->argv[i], &v)) {
+        ctx_error(c, "ERR invalid cursor");
+        return -1;
+    }
+    *cursor = v;
     return 0;
-bad:
-    ctx_error(c, "ERR invalid cursor");
-    return -1;
 }
 
 typedef struct scan_acc {

@@ -98,17 +98,8 @@ rk_txn *txn_new(rk_client *c, const rk_command *cmd, uint64_t shard_mask, int ar
                 const rk_slice *argv) {
     rk_txn *t = calloc(1, sizeof(*t));
     if (!t) return NULL;
-    size_t bytes = sizeof(rk_slice) * (size_t)argc;
-    for (int i = 0; i < argc; i++) bytes += argv[i].len + 1;
-    t->argv = malloc(bytes ? bytes : 1);
+    t->argv = argv_dup(argc, argv);
     if (!t->argv) { free(t); return NULL; }
-    char *p = (char *)(t->argv + argc);
-    for (int i = 0; i < argc; i++) {
-        memcpy(p, argv[i].ptr, argv[i].len);
-        p[argv[i].len] = '\0';
-        t->argv[i] = (rk_slice){p, argv[i].len};
-        p += argv[i].len + 1;
-    }
     t->argc = argc;
     t->cmd = cmd;
     t->shard_mask = shard_mask;
