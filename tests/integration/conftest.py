@@ -482,3 +482,29 @@ def start_server(tmp_path_factory):
             problems.append("%r %s; log tail:\n%s" % (server, problem, server.log_text()[-6000:]))
     if problems:
         pytest.fail("\n\n".join(problems), pytrace=False)
+
+
+# ---- helpers shared by the command-family tests ------------------------------
+
+WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
+NOT_INT = "value is not an integer or out of range"
+NOT_FLOAT = "value is not a valid float"
+SYNTAX = "syntax error"
+
+
+def err(r, *args):
+    """Runs a command that must fail; returns the error text."""
+    with pytest.raises(redis.ResponseError) as e:
+        r.execute_command(*args)
+    return str(e.value)
+
+
+def raw(r, *args):
+    """The reply as parsed RESP, without redis-py's per-command conversions
+    (SET -> bool, HINCRBYFLOAT -> float, COMMAND -> dict, ...)."""
+    conn = r.connection_pool.get_connection(args[0])
+    try:
+        conn.send_command(*args)
+        return conn.read_response()
+    finally:
+        r.connection_pool.release(conn)

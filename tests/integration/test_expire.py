@@ -8,12 +8,7 @@ import pytest
 import redis
 
 from conftest import keys_on_shard
-
-
-def err(r, *args):
-    with pytest.raises(redis.ResponseError) as e:
-        r.execute_command(*args)
-    return str(e.value)
+from conftest import err
 
 
 def cmd(r, *args):

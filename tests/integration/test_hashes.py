@@ -8,29 +8,7 @@ import pytest
 import redis
 
 from conftest import keys_on_shard
-
-WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
-NOT_INT = "value is not an integer or out of range"
-NOT_FLOAT = "value is not a valid float"
-SYNTAX = "syntax error"
-
-
-def err(r, *args):
-    """Runs a command that must fail; returns the error text."""
-    with pytest.raises(redis.ResponseError) as e:
-        r.execute_command(*args)
-    return str(e.value)
-
-
-def raw(r, *args):
-    """Runs a command and returns the reply as parsed RESP, bypassing
-    redis-py's per-command reply conversions (HINCRBYFLOAT -> float, ...)."""
-    conn = r.connection_pool.get_connection(args[0])
-    try:
-        conn.send_command(*args)
-        return conn.read_response()
-    finally:
-        r.connection_pool.release(conn)
+from conftest import err, raw, WRONGTYPE, NOT_INT, NOT_FLOAT, SYNTAX
 
 
 def enc(r, key):

@@ -6,13 +6,7 @@ import pytest
 import redis
 
 from conftest import keys_on_shard
-
-
-def err(r, *args):
-    """The error message a command answers with."""
-    with pytest.raises(redis.ResponseError) as e:
-        r.execute_command(*args)
-    return str(e.value)
+from conftest import err
 
 
 def two_shard_keys(prefix="k"):

@@ -12,30 +12,11 @@ import pytest
 import redis
 
 from conftest import keys_on_shard, shard_of
+from conftest import err, raw, WRONGTYPE, NOT_INT, SYNTAX
 
-WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
-NOT_INT = "value is not an integer or out of range"
-SYNTAX = "syntax error"
 POSITIVE = "value is out of range, must be positive"
 RANK_ZERO = ("RANK can't be zero: use 1 to start from the first match, 2 from the second ... "
              "or use negative to start from the end of the list")
-
-
-def err(r, *args):
-    """Runs a command that must fail; returns the error text."""
-    with pytest.raises(redis.ResponseError) as e:
-        r.execute_command(*args)
-    return str(e.value)
-
-
-def raw(r, *args):
-    """The reply as parsed RESP2, without redis-py's per-command conversions."""
-    conn = r.connection_pool.get_connection(args[0])
-    try:
-        conn.send_command(*args)
-        return conn.read_response()
-    finally:
-        r.connection_pool.release(conn)
 
 
 def raw_line(ringkv, *args, resp=2):

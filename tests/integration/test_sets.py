@@ -12,27 +12,7 @@ import pytest
 import redis
 
 from conftest import keys_on_shard, shard_of
-
-WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
-NOT_INT = "value is not an integer or out of range"
-SYNTAX = "syntax error"
-
-
-def err(r, *args):
-    """Runs a command that must fail; returns the error text."""
-    with pytest.raises(redis.ResponseError) as e:
-        r.execute_command(*args)
-    return str(e.value)
-
-
-def raw(r, *args):
-    """The reply as parsed RESP2, without redis-py's per-command conversions."""
-    conn = r.connection_pool.get_connection(args[0])
-    try:
-        conn.send_command(*args)
-        return conn.read_response()
-    finally:
-        r.connection_pool.release(conn)
+from conftest import err, raw, WRONGTYPE, NOT_INT, SYNTAX
 
 
 def enc(r, key):

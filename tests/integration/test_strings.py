@@ -8,32 +8,12 @@ import time
 import pytest
 import redis
 
-WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
-NOT_INT = "value is not an integer or out of range"
-NOT_FLOAT = "value is not a valid float"
-SYNTAX = "syntax error"
+from conftest import err, raw, WRONGTYPE, NOT_INT, NOT_FLOAT, SYNTAX
+
 BIT_OFFSET = "bit offset is not an integer or out of range"
 BF_TYPE = ("Invalid bitfield type. Use something like i16 u8. "
            "Note that u64 is not supported but i64 is.")
 MANY = 40  # enough keys that every shard owns several
-
-
-def err(r, *args):
-    """Runs a command that must fail; returns the error text."""
-    with pytest.raises(redis.ResponseError) as e:
-        r.execute_command(*args)
-    return str(e.value)
-
-
-def raw(r, *args):
-    """Runs a command and returns the reply as parsed RESP, bypassing
-    redis-py's per-command reply conversions (SET -> bool, COMMAND -> dict)."""
-    conn = r.connection_pool.get_connection(args[0])
-    try:
-        conn.send_command(*args)
-        return conn.read_response()
-    finally:
-        r.connection_pool.release(conn)
 
 
 def make_list(r, key):

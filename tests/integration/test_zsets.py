@@ -12,30 +12,10 @@ import pytest
 import redis
 
 from conftest import keys_on_shard, shard_of
+from conftest import err, raw, WRONGTYPE, NOT_INT, NOT_FLOAT, SYNTAX
 
-WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
-SYNTAX = "syntax error"
-NOT_FLOAT = "value is not a valid float"
-NOT_INT = "value is not an integer or out of range"
 RANGE_FLOAT = "min or max is not a float"
 RANGE_LEX = "min or max not valid string range item"
-
-
-def err(r, *args):
-    """Runs a command that must fail; returns the error text."""
-    with pytest.raises(redis.ResponseError) as e:
-        r.execute_command(*args)
-    return str(e.value)
-
-
-def raw(r, *args):
-    """The reply as parsed RESP2, without redis-py's per-command conversions."""
-    conn = r.connection_pool.get_connection(args[0])
-    try:
-        conn.send_command(*args)
-        return conn.read_response()
-    finally:
-        r.connection_pool.release(conn)
 
 
 def two_shards(prefix):
