@@ -240,20 +240,10 @@ void cmd_call(rk_ctx *ctx) {
 }
 
 static void exec_local(rk_client *c, const rk_command *cmd, int argc, rk_slice *argv) {
-    rk_shard *s = c->home;
     rk_ctx ctx;
-    memset(&ctx, 0, sizeof(ctx));
-    ctx.shard = s;
+    ctx_init(&ctx, c->home, c->db, c->resp, cmd, argc, argv, client_reply_buf(c));
     ctx.client = c;
-    ctx.db = &s->dbs[c->db];
-    ctx.dbid = c->db;
-    ctx.resp = c->resp;
-    ctx.argc = argc;
-    ctx.argv = argv;
-    ctx.cmd = cmd;
     ctx.client_id = c->id;
-    ctx.r.out = client_reply_buf(c);
-    ctx.r.resp = c->resp;
     cmd_call(&ctx);
     c->last_cmd = cmd;
     if (ctx.block_requested) {
@@ -266,17 +256,8 @@ static void exec_local(rk_client *c, const rk_command *cmd, int argc, rk_slice *
 
 void shard_exec_request(rk_shard *s, rk_req *req) {
     rk_ctx ctx;
-    memset(&ctx, 0, sizeof(ctx));
-    ctx.shard = s;
-    ctx.db = &s->dbs[req->dbid];
-    ctx.dbid = req->dbid;
-    ctx.resp = req->resp;
-    ctx.argc = req->argc;
-    ctx.argv = req->argv;
-    ctx.cmd = req->cmd;
+    ctx_init(&ctx, s, req->dbid, req->resp, req->cmd, req->argc, req->argv, &req->reply);
     ctx.client_id = req->client_id;
-    ctx.r.out = &req->reply;
-    ctx.r.resp = req->resp;
     cmd_call(&ctx);
     req->blocked = ctx.block_requested;
     req->block_timeout = ctx.block_timeout;

@@ -124,6 +124,10 @@ struct rk_ctx {
  * command's own last (or given) argument, parsed by the proc and passed here. */
 void ctx_block(rk_ctx *c, double timeout_seconds);
 
+/* Sets a context up for cmd on shard s, database dbid, replying into out. */
+void ctx_init(rk_ctx *c, struct rk_shard *s, int dbid, int resp, const rk_command *cmd, int argc,
+              rk_slice *argv, rk_buf *out);
+
 /* Reply helpers that also keep error statistics. msg includes its code ("ERR ..."). */
 void ctx_error(rk_ctx *c, const char *msg);
 void ctx_errorf(rk_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

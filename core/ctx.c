@@ -121,3 +121,17 @@ rk_slice *argv_dup(int argc, const rk_slice *argv) {
     }
     return copy;
 }
+
+void ctx_init(rk_ctx *c, rk_shard *s, int dbid, int resp, const rk_command *cmd, int argc, rk_slice *argv,
+              rk_buf *out) {
+    memset(c, 0, sizeof(*c));
+    c->shard = s;
+    c->db = &s->dbs[dbid];
+    c->dbid = dbid;
+    c->resp = resp;
+    c->argc = argc;
+    c->argv = argv;
+    c->cmd = cmd;
+    c->r.out = out;
+    c->r.resp = resp;
+}

@@ -412,17 +412,8 @@ static void exec_one_hop(rk_shard *s, rk_txn *t, rk_buf *out) {
     exec_plan *x = t->arg;
     queued_cmd *q = &x->queue[x->next - 1];
     rk_ctx ctx;
-    memset(&ctx, 0, sizeof(ctx));
-    ctx.shard = s;
-    ctx.db = &s->dbs[x->dbid];
-    ctx.dbid = x->dbid;
-    ctx.resp = t->resp;
-    ctx.argc = q->argc;
-    ctx.argv = q->argv;
-    ctx.cmd = q->cmd;
+    ctx_init(&ctx, s, x->dbid, t->resp, q->cmd, q->argc, q->argv, out);
     ctx.client_id = t->client ? t->client->id : 0;
-    ctx.r.out = out;
-    ctx.r.resp = t->resp;
     ctx.in_multi = 1;
     cmd_call(&ctx);
 }
@@ -441,18 +432,9 @@ static void exec_on_home(rk_txn *t, queued_cmd *q) {
     exec_plan *x = t->arg;
     rk_shard *home = t->coord;
     rk_ctx ctx;
-    memset(&ctx, 0, sizeof(ctx));
-    ctx.shard = home;
+    ctx_init(&ctx, home, x->dbid, t->resp, q->cmd, q->argc, q->argv, &t->reply);
     ctx.client = q->cmd->exec == EXEC_CONN ? t->client : NULL;
-    ctx.db = &home->dbs[x->dbid];
-    ctx.dbid = x->dbid;
-    ctx.resp = t->resp;
-    ctx.argc = q->argc;
-    ctx.argv = q->argv;
-    ctx.cmd = q->cmd;
     ctx.client_id = t->client ? t->client->id : 0;
-    ctx.r.out = &t->reply;
-    ctx.r.resp = t->resp;
     ctx.in_multi = 1;
     if (q->cmd->exec == EXEC_CONN && !t->client) {
         reply_error(&ctx.r, "ERR client gone");

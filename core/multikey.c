@@ -58,17 +58,8 @@ static void mk_state_free(void *p) {
 
 static void ctx_for_shard(rk_ctx *ctx, rk_shard *s, rk_txn *t, mk_state *st, int argc, rk_slice *argv,
                           rk_buf *out) {
-    memset(ctx, 0, sizeof(*ctx));
-    ctx->shard = s;
-    ctx->db = &s->dbs[st->dbid];
-    ctx->dbid = st->dbid;
-    ctx->resp = st->resp;
-    ctx->argc = argc;
-    ctx->argv = argv;
-    ctx->cmd = st->cmd;
+    ctx_init(ctx, s, st->dbid, st->resp, st->cmd, argc, argv, out);
     ctx->client_id = t->client ? t->client->id : 0;
-    ctx->r.out = out;
-    ctx->r.resp = st->resp;
     ctx->in_multi = st->in_multi;
 }
 

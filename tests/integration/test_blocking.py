@@ -4,7 +4,6 @@ delivery, timeouts, MULTI, and clients that leave while blocked."""
 import threading
 import time
 
-import redis
 
 from conftest import keys_on_shard
 

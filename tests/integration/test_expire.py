@@ -4,8 +4,6 @@ expiry. Sleeps total well under 1.5 s."""
 
 import time
 
-import pytest
-import redis
 
 from conftest import keys_on_shard
 from conftest import err

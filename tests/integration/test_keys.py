@@ -2,8 +2,6 @@
 EXISTS, TOUCH, TYPE, RENAME(NX), COPY, MOVE, KEYS, SCAN, RANDOMKEY, DBSIZE,
 FLUSHDB, FLUSHALL, SWAPDB, OBJECT."""
 
-import pytest
-import redis
 
 from conftest import keys_on_shard
 from conftest import err

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import RespConn, RespError
+from conftest import RespConn
 
 HELLO_FIELDS = {"server", "version", "proto", "id", "mode", "role", "modules"}
 

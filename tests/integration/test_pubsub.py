@@ -10,7 +10,7 @@ import time
 import pytest
 import redis
 
-from conftest import RespConn, RespError, keys_on_shard
+from conftest import RespConn, keys_on_shard
 
 SUBSCRIBED_MODE_ERR = ("Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / "
                        "QUIT / RESET are allowed in this context")

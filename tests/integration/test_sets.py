@@ -9,7 +9,6 @@ Encodings: a set of integers in [0, 2^32-1] is "intset" (a bitmap) while its
 size <= set-max-intset-entries, anything else is "hashtable" (Redis 7.0 has
 no set listpack)."""
 import pytest
-import redis
 
 from conftest import keys_on_shard, shard_of
 from conftest import err, raw, WRONGTYPE, NOT_INT, SYNTAX
