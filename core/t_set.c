@@ -1294,3 +1294,17 @@ int set_for_each_member(const rk_obj *o, void (*fn)(void *ud, const char *p, siz
     set_iter_release(&it);
     return 0;
 }
+
+/* ---- building sets without a client (RDB load, RESTORE) ------------------- */
+
+rk_obj *set_create_empty(int intset)
+{
+    return intset ? set_new_intset() : set_new_ht();
+}
+
+int set_add_member(rk_obj *o, const char *p, size_t len, long long max_intset)
+{
+    set_elem e;
+    elem_from_slice(&e, (rk_slice){p, len});
+    return set_add(o, &e, max_intset);
+}

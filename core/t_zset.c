@@ -37,6 +37,7 @@
 #include "core/object.h"
 #include "core/shard.h"
 #include "core/zskiplist.h"
+#include "core/t_zset.h"
 
 #include "core/t_set.h"
 
@@ -2151,3 +2152,35 @@ const rk_command rk_zset_commands[] = {
      .tips = "nondeterministic_output"},
     {0},
 };
+
+/* ---- building sorted sets without a client (RDB load, RESTORE) ------------ */
+
+rk_obj *zset_create(int encoding)
+{
+    assert(encoding == ENC_LISTPACK || encoding == ENC_SKIPLIST);
+    return zobj_create(encoding);
+}
+
+unsigned long zset_length(const rk_obj *o)
+{
+    return zobj_length(o);
+}
+
+int zset_add_new(rk_obj *o, const char *m, size_t len, double score)
+{
+    if (zobj_score(o, m, len, NULL))
+        return 0;
+    if (o->encoding == ENC_LISTPACK) {
+        unsigned char *lp = o->u.ptr;
+        if (zlp_insert(&lp, m, len, score, NULL) != 0)
+            return -1;
+        o->u.ptr = lp;
+        return 1;
+    }
+    return zsetsl_add(o->u.ptr, m, len, score) == 0 ? 1 : -1;
+}
+
+int zset_convert(rk_obj *o, int encoding)
+{
+    return encoding == ENC_SKIPLIST ? zobj_to_skiplist(o) : zobj_to_listpack(o);
+}

@@ -238,14 +238,11 @@ def test_volatile_policies_evict_only_keys_with_ttl(rm, ringkv, policy):
     rm.config_set("maxmemory", 1)  # every shard is over its share from now on
     # Writes keep evicting volatile keys (so do the shards' ticks); once
     # none is left they are refused.
-    writes = 0
     with ringkv.raw() as conn:
         for i in range(20_000):
             reply = conn.send("SET", "new:%d" % i, "x") or conn.read()
             if isinstance(reply, RespError):
                 assert str(reply) == OOM
-            else:
-                writes += 1
             if i % 50 == 0 and rm.info("keyspace")["db0"].get("expires", 0) == 0:
                 break
     assert rm.info("keyspace")["db0"].get("expires", 0) == 0
@@ -255,7 +252,8 @@ def test_volatile_policies_evict_only_keys_with_ttl(rm, ringkv, policy):
     # Nothing evictable on either shard any more: OOM on both.
     for k in keys_on_shard(0, 1, "after") + keys_on_shard(1, 1, "after"):
         assert raw_error(ringkv, "SET", k, "x") == OOM
-    assert writes >= 1
+    # How many of the loop's writes got in depends on how much the shards'
+    # ticks evicted first (possibly everything): not asserted.
 
 
 def evict_some_of_20_big_keys(start_server, policy, prepare):
