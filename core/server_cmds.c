@@ -34,6 +34,11 @@
 #include "core/alloc.h"
 #include "core/blocking.h"
 #include "core/client.h"
+#include "core/listpack.h"
+#include "core/quicklist.h"
+#include "core/t_hash.h"
+#include "core/t_set.h"
+#include "core/zskiplist.h"
 #include "core/pubsub.h"
 #include "core/config.h"
 #include "core/db.h"
@@ -1468,6 +1473,45 @@ static void digest_mix(uint8_t digest[20], const void *p, size_t n) {
     rk_sha1(copy, 20, digest);
 }
 
+/* One hash field/value or zset member/score: its own mixed digest, xor-ed in
+ * so that the element order does not matter. */
+static void digest_pair(uint8_t digest[20], const void *a, size_t alen, const void *b, size_t blen) {
+    uint8_t ele[20] = {0};
+    digest_mix(ele, a, alen);
+    digest_mix(ele, b, blen);
+    digest_xor(digest, ele, sizeof(ele)); /* xorDigest: SHA1 of the element digest */
+}
+
+static void digest_set_member(void *ud, const char *p, size_t len) { digest_xor(ud, p, len); }
+
+/* Redis 7.0 prints zset scores for the digest with "%.17g". */
+static void digest_zset_member(uint8_t digest[20], const void *m, size_t mlen, double score) {
+    char buf[64];
+    int n = snprintf(buf, sizeof(buf), "%.17g", score);
+    digest_pair(digest, m, mlen, buf, (size_t)n);
+}
+
+static void digest_zset(uint8_t digest[20], const rk_obj *o) {
+    if (o->encoding == ENC_LISTPACK) {
+        unsigned char *lp = o->u.ptr;
+        for (unsigned char *p = lp_first(lp); p; p = lp_next(lp, lp_next(lp, p))) {
+            unsigned char mbuf[24], sbuf[24];
+            uint32_t mlen, slen;
+            const unsigned char *m = lp_get_bytes(p, mbuf, &mlen);
+            const unsigned char *sc = lp_get_bytes(lp_next(lp, p), sbuf, &slen);
+            char num[64];
+            size_t n = slen < sizeof(num) - 1 ? slen : sizeof(num) - 1;
+            memcpy(num, sc, n);
+            num[n] = '\0';
+            digest_zset_member(digest, m, mlen, strtod(num, NULL));
+        }
+        return;
+    }
+    const zset_sl *zs = o->u.ptr;
+    for (const zsl_node *n = zs->zsl->header->level[0].forward; n; n = n->level[0].forward)
+        digest_zset_member(digest, n->ele->data, n->ele->len, n->score);
+}
+
 /* xorObjectDigest: type, value, and a marker when the key has a TTL. */
 static void digest_value(uint8_t digest[20], const rk_obj *o, int has_expire) {
     uint32_t type_be = htonl(o->type);
@@ -1476,6 +1520,26 @@ static void digest_value(uint8_t digest[20], const rk_obj *o, int has_expire) {
         char tmp[24];
         rk_slice bytes = obj_string_bytes(o, tmp);
         digest_mix(digest, bytes.ptr, bytes.len);
+    } else if (o->type == OBJ_LIST) {
+        ql_iter it;
+        ql_entry e;
+        ql_iter_init(&it, o->u.ptr, QL_FORWARD);
+        while (ql_iter_next(&it, &e)) {
+            unsigned char buf[24];
+            size_t len;
+            const unsigned char *p = ql_entry_bytes(&e, buf, &len);
+            digest_mix(digest, p, len);
+        }
+    } else if (o->type == OBJ_SET) {
+        set_for_each_member(o, digest_set_member, digest);
+    } else if (o->type == OBJ_HASH) {
+        hash_iter it;
+        rk_slice f, v;
+        hash_iter_init(&it, (rk_obj *)o);
+        while (hash_iter_next(&it, &f, &v)) digest_pair(digest, f.ptr, f.len, v.ptr, v.len);
+        hash_iter_release(&it);
+    } else if (o->type == OBJ_ZSET) {
+        digest_zset(digest, o);
     }
     if (has_expire) digest_xor(digest, "!!expire!!", 10);
 }

@@ -278,6 +278,9 @@ DATASET = [
 ]
 
 
+COLLECTION_KEYS = ["l", "bigl", "si", "ss", "h", "bigh", "z", "bigz"]
+
+
 def load(client):
     for db, key, val, ttl in DATASET:
         client.execute_command("SELECT", db)
@@ -285,6 +288,17 @@ def load(client):
         if ttl:
             client.expire(key, ttl)
     client.execute_command("SELECT", 0)
+    # Every type in both of its encodings; zset scores like 0.1 pin down the
+    # score format Redis 7.0 digests ("%.17g").
+    client.rpush("l", "a", "b", 1, 2, "c" * 100)
+    client.rpush("bigl", *["e%d" % i for i in range(1000)])
+    client.sadd("si", 1, 2, 3, 100)
+    client.sadd("ss", "x", "y", "z", 7)
+    client.hset("h", mapping={"f1": "v1", "f2": 2, "f3": "v3"})
+    client.hset("bigh", mapping={"f%d" % i: "v" * 80 for i in range(20)})
+    client.zadd("z", {"a": 0.1, "b": 2, "c": -1.5, "d": 3e10, "5": 5})
+    client.zadd("bigz", {"m%d" % i: i * 0.1 for i in range(300)})
+    client.expire("h", 1000)
 
 
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server not installed")
@@ -309,7 +323,7 @@ def test_digest_matches_real_redis(r, tmp_path):
         load(real)
         load(mine)
         assert mine.execute_command("DEBUG", "DIGEST") == real.execute_command("DEBUG", "DIGEST")
-        keys = ["a", "c", "long", "missing"]
+        keys = ["a", "c", "long", "missing"] + COLLECTION_KEYS
         assert (mine.execute_command("DEBUG", "DIGEST-VALUE", *keys) ==
                 real.execute_command("DEBUG", "DIGEST-VALUE", *keys))
         for key in ["b", "bigint", "long", "a"]:
