@@ -239,7 +239,9 @@ struct rk_blocked {
     rk_client *next, *prev;
 };
 
-static uint64_t g_next_token; /* per thread is enough: tokens pair with client ids */
+/* Per home thread: a token only has to be unique for one client, and a
+ * client never leaves its home shard. */
+static __thread uint64_t t_next_token;
 
 int client_is_blocked(const rk_client *c) { return c->blocked != NULL; }
 
@@ -298,7 +300,7 @@ void client_block_from(rk_client *c, const rk_command *cmd, int argc, const rk_s
     b->argc = argc;
     b->argv = copy;
     b->dbid = c->db;
-    b->token = ++g_next_token;
+    b->token = ++t_next_token;
     b->deadline_ms = timeout > 0 ? rk_mstime() + (int64_t)(timeout * 1000.0 + 0.5) : 0;
     c->blocked = b;
     c->flags |= CLIENT_BLOCKED;

@@ -209,9 +209,17 @@ void client_close_after_reply(rk_client *c) { c->flags |= CLIENT_CLOSE_AFTER_REP
  * approximates (every key of the command), which for WATCH only means an
  * EXEC that aborts where Redis's finer tracking would not. */
 static void touch_command_keys(rk_ctx *ctx) {
-    int pos[256];
-    int n = cmd_get_keys(ctx->cmd, ctx->argc, ctx->argv, pos, 256);
+    int posbuf[256];
+    int *pos = posbuf;
+    if (ctx->argc > 256 && !(pos = malloc(sizeof(int) * (size_t)ctx->argc))) {
+        /* Without memory to list the keys, touch none rather than some:
+         * WATCHers then see the whole db as changed. */
+        watch_touch_db(ctx->shard, ctx->db);
+        return;
+    }
+    int n = cmd_get_keys(ctx->cmd, ctx->argc, ctx->argv, pos, ctx->argc > 256 ? ctx->argc : 256);
     for (int i = 0; i < n; i++) keyspace_touched(ctx->shard, ctx->db, ctx->argv[pos[i]]);
+    if (pos != posbuf) free(pos);
 }
 
 /* Runs cmd->proc with statistics and the slowlog. */

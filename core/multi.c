@@ -35,7 +35,6 @@
 enum { MSG_MULTI_UNWATCH = MSG_MULTI_FIRST };
 
 #define MULTI_MAX_QUEUED (1 << 20) /* bound on commands queued by one client */
-#define MULTI_MAX_KEYS 4096        /* keys per queued command we route by */
 
 typedef struct queued_cmd {
     const rk_command *cmd;
@@ -358,8 +357,19 @@ typedef struct exec_plan {
     int dbid;          /* changes with SELECT */
     watched_key *watched;
     int nwatched;
-    int pos[MULTI_MAX_KEYS];
+    int *pos;          /* key positions of the command being routed */
+    int cappos;
 } exec_plan;
+
+/* Room for every key position of a command with argc arguments. 0 / -1. */
+static int plan_pos_reserve(exec_plan *x, int argc) {
+    if (argc <= x->cappos) return 0;
+    int *grown = realloc(x->pos, sizeof(int) * (size_t)argc);
+    if (!grown) return -1;
+    x->pos = grown;
+    x->cappos = argc;
+    return 0;
+}
 
 static void send_unwatch(const watched_key *w) {
     unwatch_msg *u = malloc(sizeof(*u) + w->key.len);
@@ -383,6 +393,7 @@ static void exec_plan_free(void *p) {
         free((void *)x->watched[i].key.ptr);
     }
     free(x->watched);
+    free(x->pos);
     free(x);
 }
 
@@ -486,7 +497,11 @@ static void exec_run_next(rk_txn *t) {
             continue;
         }
         if (q->cmd->exec == EXEC_KEYS) {
-            nkeys = cmd_get_keys(q->cmd, q->argc, q->argv, x->pos, MULTI_MAX_KEYS);
+            if (plan_pos_reserve(x, q->argc) != 0) {
+                reply_error(&t->r, "ERR out of memory");
+                continue;
+            }
+            nkeys = cmd_get_keys(q->cmd, q->argc, q->argv, x->pos, x->cappos);
             for (int k = 0; k < nkeys; k++)
                 mask |= 1ull << rk_key_shard(q->argv[x->pos[k]].ptr, q->argv[x->pos[k]].len);
         }
@@ -556,7 +571,12 @@ static void exec_coord(rk_client *c, const rk_command *cmd, int argc, rk_slice *
         /* A whole-server command may touch any shard. */
         if (q->cmd->exec == EXEC_ALL) mask = txn_all_shards();
         if (q->cmd->exec != EXEC_KEYS) continue;
-        int nkeys = cmd_get_keys(q->cmd, q->argc, q->argv, x->pos, MULTI_MAX_KEYS);
+        if (plan_pos_reserve(x, q->argc) != 0) {
+            exec_plan_free(x);
+            reply_error(&r, "ERR out of memory");
+            return;
+        }
+        int nkeys = cmd_get_keys(q->cmd, q->argc, q->argv, x->pos, x->cappos);
         for (int k = 0; k < nkeys; k++) mask |= 1ull << rk_key_shard(q->argv[x->pos[k]].ptr, q->argv[x->pos[k]].len);
     }
     rk_txn *t = txn_new(c, cmd, mask, argc, argv);

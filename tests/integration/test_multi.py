@@ -212,3 +212,17 @@ def test_flushall_touches_watched_keys_that_exist(ringkv, r):
         p.multi()
         p.set("x", "2")
         assert p.execute() == [True]
+
+
+def test_exec_routes_commands_with_thousands_of_keys(r):
+    # More keys than any fixed routing buffer: every one must reach its shard.
+    mapping = {"big:%d" % i: str(i) for i in range(6000)}
+    p = r.pipeline(transaction=True)
+    p.mset(mapping)
+    p.mget(list(mapping))
+    p.delete(*list(mapping)[:4500])
+    res = p.execute()
+    assert res[0] is True
+    assert res[1] == [v.encode() for v in mapping.values()]
+    assert res[2] == 4500
+    assert r.dbsize() == 1500
