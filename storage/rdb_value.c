@@ -1064,13 +1064,38 @@ rk_obj *rdb_value_read(const unsigned char *p, size_t len, size_t *consumed, int
     reader r = {p, len, 0, lim, err, errlen};
     if (err && errlen)
         err[0] = '\0';
+    unsigned char type = 0;
+    if (read_bytes(&r, &type, 1) != 0)
+        return NULL;
+    size_t body = 0;
+    rk_obj *o = rdb_value_read_body(type, p + 1, len - 1, &body, rdbver, lim, err, errlen);
+    if (o && consumed)
+        *consumed = body + 1;
+    return o;
+}
+
+/* ======================================================================
+ * Pieces for the RDB file reader (storage/rdb_file.c), which keeps the
+ * key between the type byte and the value.
+ * ====================================================================== */
+
+rk_obj *rdb_value_read_body(int type, const unsigned char *p, size_t len, size_t *consumed, int rdbver,
+                            const rdb_limits *lim, char *err, size_t errlen)
+{
+    rdb_limits defaults;
+    if (!lim) {
+        rdb_limits_from_config(&defaults, NULL);
+        lim = &defaults;
+    }
+    reader r = {p, len, 0, lim, err, errlen};
+    if (err && errlen)
+        err[0] = '\0';
+    if (consumed)
+        *consumed = 0;
     if (rdbver < 1 || rdbver > RDB_VERSION) {
         fail(&r, "unsupported RDB version %d", rdbver);
         return NULL;
     }
-    unsigned char type = 0;
-    if (read_bytes(&r, &type, 1) != 0)
-        return NULL;
     rk_obj *o = NULL;
     switch (type) {
     case RDB_TYPE_STRING:
@@ -1100,10 +1125,35 @@ rk_obj *rdb_value_read(const unsigned char *p, size_t len, size_t *consumed, int
         o = load_hash(&r, type);
         break;
     default:
-        fail(&r, "unsupported value type %u", type);
+        fail(&r, "unsupported value type %d", type);
         return NULL;
     }
-    if (o && consumed)
+    if (consumed)
         *consumed = r.pos;
     return o;
+}
+
+unsigned char *rdb_read_string(const unsigned char *p, size_t len, size_t *consumed, size_t *outlen, char *err,
+                               size_t errlen)
+{
+    reader r = {p, len, 0, NULL, err, errlen};
+    rd_str s;
+    if (err && errlen)
+        err[0] = '\0';
+    int rc = read_string(&r, &s);
+    *consumed = r.pos;
+    if (rc != 0)
+        return NULL;
+    *outlen = s.len;
+    return s.p;
+}
+
+int rdb_read_len(const unsigned char *p, size_t len, size_t *consumed, uint64_t *out, char *err, size_t errlen)
+{
+    reader r = {p, len, 0, NULL, err, errlen};
+    if (err && errlen)
+        err[0] = '\0';
+    int rc = read_len(&r, out, NULL);
+    *consumed = r.pos;
+    return rc;
 }

@@ -70,4 +70,16 @@ rk_obj *rdb_value_read(const unsigned char *p, size_t len, size_t *consumed, int
 int rdb_write_len(rk_buf *out, uint64_t len);
 int rdb_write_string(rk_buf *out, const void *p, size_t len, int compress);
 
+/* For the RDB file reader, where the key sits between the type byte and the
+ * value. On failure *consumed is how far parsing got (the bad byte's
+ * offset, roughly); otherwise as rdb_value_read. */
+rk_obj *rdb_value_read_body(int type, const unsigned char *p, size_t len, size_t *consumed, int rdbver,
+                            const rdb_limits *lim, char *err, size_t errlen);
+/* One RDB string (plain, integer or LZF encoded): rk_malloc'd, NUL
+ * terminated bytes, or NULL with a reason; *consumed as above. */
+unsigned char *rdb_read_string(const unsigned char *p, size_t len, size_t *consumed, size_t *outlen, char *err,
+                               size_t errlen);
+/* One RDB length (not a special encoding). 0, or -1 with a reason. */
+int rdb_read_len(const unsigned char *p, size_t len, size_t *consumed, uint64_t *out, char *err, size_t errlen);
+
 #endif

@@ -1,0 +1,108 @@
+/* rdb_file.h: whole RDB files. A writer that produces what Redis 7.0 writes
+ * (version 10: header, AUX fields, per-database SELECTDB + RESIZEDB, keys
+ * with optional millisecond expires, EOF, CRC-64) piece by piece into a
+ * buffer or a file descriptor; and a reader for versions 1..12 that checks
+ * the file as untrusted input and hands every key to a callback.
+ *
+ * Threads: a writer or a load belongs to the calling thread; values are
+ * allocated on its heap. */
+#ifndef RK_STORAGE_RDB_FILE_H
+#define RK_STORAGE_RDB_FILE_H
+#include <stddef.h>
+#include <stdint.h>
+#include "core/object.h"
+#include "io/buf.h"
+#include "storage/rdb_value.h"
+
+#define RDB_FILE_MIN_VERSION 1
+#define RDB_FILE_MAX_VERSION 12
+
+/* Redis's RDB opcodes. */
+enum {
+    RDB_OPCODE_SLOT_INFO = 0xF4,
+    RDB_OPCODE_FUNCTION2 = 0xF5,
+    RDB_OPCODE_FUNCTION = 0xF6,
+    RDB_OPCODE_MODULE_AUX = 0xF7,
+    RDB_OPCODE_IDLE = 0xF8,
+    RDB_OPCODE_FREQ = 0xF9,
+    RDB_OPCODE_AUX = 0xFA,
+    RDB_OPCODE_RESIZEDB = 0xFB,
+    RDB_OPCODE_EXPIRETIME_MS = 0xFC,
+    RDB_OPCODE_EXPIRETIME = 0xFD,
+    RDB_OPCODE_SELECTDB = 0xFE,
+    RDB_OPCODE_EOF = 0xFF,
+};
+
+/* ---- writing ----------------------------------------------------------- */
+
+/* The AUX fields of the header, as Redis 7.0 writes them. */
+typedef struct rdb_aux_info {
+    long long ctime;       /* unix seconds */
+    long long used_mem;    /* bytes */
+    int repl_stream_db;
+    char repl_id[41];      /* 40 hex digits + NUL */
+    long long repl_offset;
+    int aof_base;          /* 1 when the file is an AOF preamble */
+} rdb_aux_info;
+
+/* Bytes are staged in `stage` and handed on (to `out` or `fd`) in chunks;
+ * the CRC covers every byte handed on. Any failure is sticky in `failed`. */
+typedef struct rdb_writer {
+    rk_buf *out;      /* buffer sink, or NULL */
+    int fd;           /* fd sink when out is NULL */
+    int checksum;     /* rdbchecksum: 0 writes a zero CRC */
+    int compress;     /* rdbcompression */
+    int failed;       /* 0, or the errno of the first failure (ENOMEM, EIO...) */
+    uint64_t crc;
+    uint64_t written; /* bytes handed on */
+    rk_buf stage;
+    rk_buf value;     /* scratch: one serialized value */
+} rdb_writer;
+
+void rdb_writer_init_buf(rdb_writer *w, rk_buf *out, int checksum, int compress);
+void rdb_writer_init_fd(rdb_writer *w, int fd, int checksum, int compress);
+/* Frees the writer's scratch buffers (the sink is the caller's). */
+void rdb_writer_release(rdb_writer *w);
+
+/* Each returns 0, or -1 (w->failed set; the sink then holds a partial
+ * file the caller discards). Order: header, then per database select_db
+ * followed by its keys, then finish. */
+int rdb_writer_header(rdb_writer *w, const rdb_aux_info *aux);
+int rdb_writer_aux(rdb_writer *w, const char *name, const void *val, size_t vlen);
+int rdb_writer_aux_int(rdb_writer *w, const char *name, long long v);
+int rdb_writer_select_db(rdb_writer *w, int dbid, uint64_t db_size, uint64_t expires_size);
+/* expire_ms < 0: no expire. */
+int rdb_writer_key(rdb_writer *w, const void *key, size_t klen, const rk_obj *val, long long expire_ms);
+/* EOF, checksum, and the last flush. */
+int rdb_writer_finish(rdb_writer *w);
+/* Hands the staged bytes on (done automatically every 64 KiB). */
+int rdb_writer_flush(rdb_writer *w);
+
+/* ---- reading ----------------------------------------------------------- */
+
+/* One key. `value` is the callee's (keep it or obj_free it); `key` is
+ * borrowed. expire_ms is -1 when the key has none. Return 0 to go on, or
+ * non-zero to stop the load with an error. */
+typedef int rdb_load_cb(void *ud, int dbid, const char *key, size_t klen, rk_obj *value, long long expire_ms);
+
+/* Everything a checker wants to see; any hook may be NULL. Offsets are
+ * where the item starts in the file. */
+typedef struct rdb_load_hooks {
+    rdb_load_cb *key;
+    void (*version)(void *ud, int rdbver);
+    void (*aux)(void *ud, size_t offset, const char *name, const char *val, size_t vlen);
+    void (*select_db)(void *ud, size_t offset, int dbid);
+    void (*resize_db)(void *ud, size_t offset, uint64_t db_size, uint64_t expires_size);
+    /* status: 1 verified, 0 the file stores no checksum (zero or version < 5). */
+    void (*checksum)(void *ud, size_t offset, int status);
+    const rdb_limits *limits; /* NULL: Redis's defaults */
+} rdb_load_hooks;
+
+/* Parses a whole file in p[0, len). 0 on success; -1 with the reason in err
+ * and the offset of the first bad byte in *err_offset (may be NULL). */
+int rdb_file_load(const unsigned char *p, size_t len, rdb_load_cb *cb, void *ud, char *err, size_t errlen,
+                  size_t *err_offset);
+int rdb_file_load_hooks(const unsigned char *p, size_t len, const rdb_load_hooks *hooks, void *ud, char *err,
+                        size_t errlen, size_t *err_offset);
+
+#endif
