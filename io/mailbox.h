@@ -12,19 +12,30 @@
 #ifndef RK_IO_MAILBOX_H
 #define RK_IO_MAILBOX_H
 
-#include <stdatomic.h>
 #include <stdint.h>
 
+/* C11 atomics, spelled so that C++ tests can include this header too:
+ * std::atomic<T> has the size and alignment of _Atomic(T). */
+#ifdef __cplusplus
+extern "C++" { /* tests include this inside extern "C" */
+#include <atomic>
+}
+#define RK_ATOMIC(T) std::atomic<T>
+#else
+#include <stdatomic.h>
+#define RK_ATOMIC(T) _Atomic(T)
+#endif
+
 typedef struct rk_msg {
-    _Atomic(struct rk_msg *) next;
+    RK_ATOMIC(struct rk_msg *) next;
     int type;  /* meaning chosen by the user of the mailbox */
 } rk_msg;
 
 typedef struct rk_mailbox {
-    _Atomic(rk_msg *) head;  /* producers swap themselves in here */
+    RK_ATOMIC(rk_msg *) head;  /* producers swap themselves in here */
     rk_msg *tail;            /* consumer only */
     rk_msg stub;
-    atomic_int wake_pending; /* 1 while an eventfd write is not yet consumed */
+    RK_ATOMIC(int) wake_pending; /* 1 while an eventfd write is not yet consumed */
     int efd;                 /* eventfd, nonblocking; the loop watches it */
 } rk_mailbox;
 

@@ -5,14 +5,6 @@
 #include <set>
 #include <string>
 
-// shard.h reaches io/mailbox.h, which uses C11 atomics that C++17 lacks.
-// Only rk_shard's layout matters here (the test reads s->stats), and
-// std::atomic<T> has the size and alignment of T, so map them onto it.
-#include <atomic>
-#define _STDATOMIC_H
-#define _Atomic(T) std::atomic<T>
-using atomic_int = std::atomic<int>;
-
 extern "C" {
 #include "core/alloc.h"
 #include "core/db.h"

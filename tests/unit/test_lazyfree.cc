@@ -5,13 +5,6 @@
 #include <cstring>
 #include <string>
 
-// shard.h reaches io/mailbox.h, which uses C11 atomics that C++17 lacks;
-// only rk_shard's layout matters here (see test_db.cc).
-#include <atomic>
-#define _STDATOMIC_H
-#define _Atomic(T) std::atomic<T>
-using atomic_int = std::atomic<int>;
-
 extern "C" {
 #include "core/alloc.h"
 #include "core/config.h"

@@ -10,14 +10,6 @@
 #include <thread>
 #include <vector>
 
-// mailbox.h is C11 (<stdatomic.h>, _Atomic). C++17 has no such header, so
-// map the spelling onto std::atomic, which has the same size and alignment
-// for these types; the test only passes pointers into the C functions.
-#include <atomic>
-#ifndef _Atomic
-#define _Atomic(T) std::atomic<T>
-#endif
-using std::atomic_int;
 extern "C" {
 #include "io/mailbox.h"
 }

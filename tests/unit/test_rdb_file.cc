@@ -17,11 +17,6 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <atomic>
-#define _STDATOMIC_H
-#define _Atomic(T) std::atomic<T>
-using atomic_int = std::atomic<int>;
-
 extern "C" {
 #include "core/alloc.h"
 #include "core/object.h"

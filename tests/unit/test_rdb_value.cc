@@ -9,11 +9,6 @@
 #include <string>
 #include <vector>
 
-#include <atomic>
-#define _STDATOMIC_H
-#define _Atomic(T) std::atomic<T>
-using atomic_int = std::atomic<int>;
-
 extern "C" {
 #include "core/alloc.h"
 #include "core/listpack.h"
