@@ -652,10 +652,6 @@ static void check_output_limits(rk_client *c) {
     }
 }
 
-void clients_before_wait(rk_shard *s) {
-    (void)s; /* the loop sends every connection's pending output after this */
-}
-
 void clients_cron(rk_shard *s) {
     blocking_cron(s);
     int64_t now = rk_mstime();

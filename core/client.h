@@ -104,7 +104,6 @@ void client_resume(rk_client *c);
 void *client_on_accept(void *shard, rk_conn *conn);
 void client_on_data(void *client, const char *data, size_t len);
 void client_on_close(void *client);
-void clients_before_wait(struct rk_shard *s);
 void clients_cron(struct rk_shard *s);
 /* Checks the client's output buffer against its class's limits (pushes). */
 void client_check_output_limits(rk_client *c);

@@ -177,34 +177,32 @@ static void gather_hop(rk_shard *s, rk_txn *t, rk_buf *out) {
     if (st->extra_db >= 0 && st->extra_db != st->dbid) gather_one_db(s, st, st->extra_db, out);
 }
 
-/* A keyspace that exists only for the duration of one command. */
-typedef struct scratch {
-    rk_shard shard;
-} scratch;
+/* The scratch keyspace: a shard that exists only for the duration of one
+ * command, sharing the home shard's configuration and statistics. */
 
-static int scratch_init(scratch *sc, rk_shard *home) {
+static int scratch_init(rk_shard *sc, rk_shard *home) {
     memset(sc, 0, sizeof(*sc));
-    sc->shard.id = home->id;
-    sc->shard.cfg = home->cfg;          /* shallow: read-only during the command */
-    sc->shard.cmdstats = home->cmdstats;
-    sc->shard.txq = home->txq;
-    sc->shard.active_expire_enabled = 0;
-    sc->shard.dbs = rk_calloc(sizeof(rk_db) * (size_t)home->cfg.databases);
-    if (!sc->shard.dbs) return -1;
+    sc->id = home->id;
+    sc->cfg = home->cfg;          /* shallow: read-only during the command */
+    sc->cmdstats = home->cmdstats;
+    sc->txq = home->txq;
+    sc->active_expire_enabled = 0;
+    sc->dbs = rk_calloc(sizeof(rk_db) * (size_t)home->cfg.databases);
+    if (!sc->dbs) return -1;
     for (int i = 0; i < home->cfg.databases; i++) {
-        if (db_init(&sc->shard.dbs[i], i) != 0) {
-            for (int j = 0; j < i; j++) db_release(&sc->shard.dbs[j]);
-            rk_free(sc->shard.dbs);
+        if (db_init(&sc->dbs[i], i) != 0) {
+            for (int j = 0; j < i; j++) db_release(&sc->dbs[j]);
+            rk_free(sc->dbs);
             return -1;
         }
     }
     return 0;
 }
 
-static void scratch_release(scratch *sc) {
-    for (int i = 0; i < sc->shard.cfg.databases; i++) db_release(&sc->shard.dbs[i]);
-    rk_free(sc->shard.dbs);
-    shard_slowlog_reset(&sc->shard);
+static void scratch_release(rk_shard *sc) {
+    for (int i = 0; i < sc->cfg.databases; i++) db_release(&sc->dbs[i]);
+    rk_free(sc->dbs);
+    shard_slowlog_reset(sc);
 }
 
 typedef struct wb_rec {
@@ -243,12 +241,12 @@ static void writeback_step(rk_txn *t) {
 }
 
 /* Plans the write-back: the final state of every key in every database gathered. */
-static int plan_writeback(rk_txn *t, mk_state *st, scratch *sc) {
+static int plan_writeback(rk_txn *t, mk_state *st, rk_shard *sc) {
     (void)t;
     int dbs[2] = {st->dbid, st->extra_db};
     int ndbs = (st->extra_db >= 0 && st->extra_db != st->dbid) ? 2 : 1;
     for (int d = 0; d < ndbs; d++) {
-        rk_db *db = &sc->shard.dbs[dbs[d]];
+        rk_db *db = &sc->dbs[dbs[d]];
         for (int k = 0; k < st->nkeys; k++) {
             /* A key named twice is written back once. */
             int dup = 0;
@@ -259,7 +257,7 @@ static int plan_writeback(rk_txn *t, mk_state *st, scratch *sc) {
             if (dup) continue;
             rk_slice key = st->argv[st->keypos[k]];
             wb_rec rec = {.db = dbs[d], .key = k, .expire = -1};
-            rk_obj *o = db_lookup(&sc->shard, db, key, LOOKUP_WRITE | LOOKUP_NOTOUCH);
+            rk_obj *o = db_lookup(sc, db, key, LOOKUP_WRITE | LOOKUP_NOTOUCH);
             if (o) {
                 rec.val = obj_dup(o);
                 if (!rec.val) return -1;
@@ -291,7 +289,7 @@ static void gather_step(rk_txn *t) {
     rk_shard *home = t->coord;
     uint64_t mask = mk_mask(st);
     rk_reply r = {st->reply, st->resp};
-    scratch sc;
+    rk_shard sc;
     int oom = scratch_init(&sc, home) != 0;
     for (int i = 0; i < g_nshards; i++) {
         if (!(mask & (1ull << i))) continue;
@@ -302,28 +300,28 @@ static void gather_step(rk_txn *t) {
             if (rec.oom) { oom = 1; continue; }
             if (!rec.copy) continue;
             rk_slice key = st->argv[st->keypos[rec.key]];
-            if (oom || db_add(&sc.shard, &sc.shard.dbs[rec.db], key, rec.copy) != 0) {
+            if (oom || db_add(&sc, &sc.dbs[rec.db], key, rec.copy) != 0) {
                 obj_free(rec.copy); /* duplicate key or out of memory */
                 continue;
             }
-            if (rec.expire >= 0) db_set_expire(&sc.shard, &sc.shard.dbs[rec.db], key, rec.expire);
+            if (rec.expire >= 0) db_set_expire(&sc, &sc.dbs[rec.db], key, rec.expire);
         }
     }
     if (oom) {
-        if (sc.shard.dbs) scratch_release(&sc);
+        if (sc.dbs) scratch_release(&sc);
         reply_error(&r, "ERR out of memory");
         st->done(t);
         return;
     }
     size_t reply_start = st->reply->len;
     rk_ctx ctx;
-    ctx_for_shard(&ctx, &sc.shard, t, st, st->argc, st->argv, st->reply);
+    ctx_for_shard(&ctx, &sc, t, st, st->argc, st->argv, st->reply);
     cmd_call(&ctx);
     st->blocked = ctx.block_requested;
     st->block_timeout = ctx.block_timeout;
-    home->dirty += sc.shard.dirty;
-    home->stats.total_error_replies += sc.shard.stats.total_error_replies;
-    int writes = (st->cmd->flags & CMD_WRITE) && sc.shard.dirty > 0;
+    home->dirty += sc.dirty;
+    home->stats.total_error_replies += sc.stats.total_error_replies;
+    int writes = (st->cmd->flags & CMD_WRITE) && sc.dirty > 0;
     if (writes && plan_writeback(t, st, &sc) != 0) {
         free_writeback(st);
         st->reply->len = reply_start;

@@ -262,7 +262,6 @@ static void shard_before_wait(void *ud) {
      * paying for a wake-up round trip. */
     rk_msg *m;
     while ((m = rk_mailbox_pop(&s->mailbox)) != NULL) shard_handle_msg(s, m);
-    clients_before_wait(s);
     lazyfree_before_wait(s);
     shard_flush_wakes(s);
 }
