@@ -1,12 +1,14 @@
-/* rdb_file.c: whole RDB files (see rdb_file.h): the version-10 writer and
- * the version 1..12 reader. Values themselves are rdb_value.c's business.
+/* rdb_file.c: whole RDB files (see rdb_file.h): the version-10 writer, the
+ * structural walker over versions 1..12 (values measured, not decoded: the
+ * parallel loader's loading thread), and the whole-file reader built on the
+ * walker. Values themselves are rdb_value.c's business.
  *
  * Threads: the caller's; nothing here is shared.
  *
  * Invariants: the writer's CRC covers exactly the bytes handed to the sink,
- * in order; after a failure it writes nothing more. The reader never reads
- * outside [p, p+len), reports the first bad byte's offset, and frees any
- * value it built but could not hand over. */
+ * in order; after a failure it writes nothing more. The walker and reader
+ * never read outside [p, p+len), report the first bad byte's offset, and
+ * the reader frees any value it built but could not hand over. */
 #include <assert.h>
 #include <errno.h>
 #include <limits.h>
@@ -212,37 +214,26 @@ int rdb_writer_finish(rdb_writer *w)
 }
 
 /* ======================================================================
- * Reading
+ * Walking: the structure, values measured but not decoded
  * ====================================================================== */
 
-typedef struct loader {
-    const unsigned char *p;
-    size_t len, pos;
-    int rdbver;
-    const rdb_load_hooks *hooks;
-    void *ud;
-    char *err;
-    size_t errlen;
-    size_t bad; /* offset of the first bad byte */
-} loader;
-
 /* Records the failure at offset `at`. */
-__attribute__((format(printf, 3, 4))) static int lfail(loader *l, size_t at, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int wfail(rdb_walker *w, size_t at, const char *fmt, ...)
 {
-    if (l->err && l->errlen) {
+    if (w->err && w->errlen) {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(l->err, l->errlen, fmt, ap);
+        vsnprintf(w->err, w->errlen, fmt, ap);
         va_end(ap);
     }
-    l->bad = at;
+    w->bad = at;
     return -1;
 }
 
-static int need(loader *l, size_t n, const char *what)
+static int need(rdb_walker *w, size_t n, const char *what)
 {
-    if (l->len - l->pos < n)
-        return lfail(l, l->len, "unexpected end of file reading %s", what);
+    if (w->len - w->pos < n)
+        return wfail(w, w->len, "unexpected end of file reading %s", what);
     return 0;
 }
 
@@ -254,209 +245,293 @@ static uint64_t get_le(const unsigned char *p, int n)
     return v;
 }
 
-static int load_len(loader *l, uint64_t *out, const char *what)
+static int walk_len(rdb_walker *w, uint64_t *out, const char *what)
 {
     char why[96];
     size_t used = 0;
-    if (rdb_read_len(l->p + l->pos, l->len - l->pos, &used, out, why, sizeof why) != 0)
-        return lfail(l, l->pos + used, "bad %s: %s", what, why);
-    l->pos += used;
+    if (rdb_read_len(w->p + w->pos, w->len - w->pos, &used, out, why, sizeof why) != 0)
+        return wfail(w, w->pos + used, "bad %s: %s", what, why);
+    w->pos += used;
     return 0;
 }
 
-/* An rk_malloc'd, NUL-terminated string. */
-static unsigned char *load_str(loader *l, size_t *slen, const char *what)
+/* A string copied into scratch slot `slot` (rk_malloc'd, NUL-terminated). */
+static const char *walk_str(rdb_walker *w, int slot, size_t *slen, const char *what)
 {
     char why[96];
     size_t used = 0;
-    unsigned char *s = rdb_read_string(l->p + l->pos, l->len - l->pos, &used, slen, why, sizeof why);
-    if (!s) {
-        lfail(l, l->pos + used, "bad %s: %s", what, why);
+    rk_free(w->scratch[slot]);
+    w->scratch[slot] = rdb_read_string(w->p + w->pos, w->len - w->pos, &used, slen, why, sizeof why);
+    if (!w->scratch[slot]) {
+        wfail(w, w->pos + used, "bad %s: %s", what, why);
         return NULL;
     }
-    l->pos += used;
-    return s;
+    w->pos += used;
+    return (const char *)w->scratch[slot];
 }
 
-static int load_header(loader *l)
+int rdb_walker_init(rdb_walker *w, const unsigned char *p, size_t len, char *err, size_t errlen)
 {
-    if (need(l, 9, "the header") != 0)
+    memset(w, 0, sizeof *w);
+    w->p = p;
+    w->len = len;
+    w->err = err;
+    w->errlen = errlen;
+    if (err && errlen)
+        err[0] = '\0';
+    if (need(w, 9, "the header") != 0)
         return -1;
-    if (memcmp(l->p, "REDIS", 5) != 0)
-        return lfail(l, 0, "wrong signature: not an RDB file");
+    if (memcmp(p, "REDIS", 5) != 0)
+        return wfail(w, 0, "wrong signature: not an RDB file");
     int ver = 0;
     for (int i = 5; i < 9; i++) {
-        if (l->p[i] < '0' || l->p[i] > '9')
-            return lfail(l, (size_t)i, "bad RDB version number");
-        ver = ver * 10 + (l->p[i] - '0');
+        if (p[i] < '0' || p[i] > '9')
+            return wfail(w, (size_t)i, "bad RDB version number");
+        ver = ver * 10 + (p[i] - '0');
     }
     if (ver < RDB_FILE_MIN_VERSION || ver > RDB_FILE_MAX_VERSION)
-        return lfail(l, 5, "can't handle RDB format version %d", ver);
-    l->rdbver = ver;
-    l->pos = 9;
-    if (l->hooks->version)
-        l->hooks->version(l->ud, ver);
+        return wfail(w, 5, "can't handle RDB format version %d", ver);
+    w->rdbver = ver;
+    w->pos = 9;
     return 0;
 }
 
-static int load_aux(loader *l, size_t at)
+void rdb_walker_release(rdb_walker *w)
 {
-    size_t nlen, vlen;
-    unsigned char *name = load_str(l, &nlen, "AUX field name");
-    if (!name)
-        return -1;
-    unsigned char *val = load_str(l, &vlen, "AUX field value");
-    if (!val) {
-        rk_free(name);
-        return -1;
+    for (int i = 0; i < 2; i++) {
+        rk_free(w->scratch[i]);
+        w->scratch[i] = NULL;
     }
-    if (l->hooks->aux)
-        l->hooks->aux(l->ud, at, (const char *)name, (const char *)val, vlen);
-    rk_free(name);
-    rk_free(val);
-    return 0;
 }
 
 /* Type byte at `at` (already consumed), then key, then value. */
-static int load_key(loader *l, size_t at, int type, int dbid, long long expire_ms)
+static int walk_key(rdb_walker *w, rdb_item *it, size_t at, int type)
 {
-    size_t klen;
-    unsigned char *key = load_str(l, &klen, "key");
-    if (!key)
-        return -1;
     char why[128];
     size_t used = 0;
-    /* Value encodings did not change after version 10 for the types we read. */
-    int valver = l->rdbver > RDB_VERSION ? RDB_VERSION : l->rdbver;
-    rk_obj *val = rdb_value_read_body(type, l->p + l->pos, l->len - l->pos, &used, valver, l->hooks->limits, why,
-                                      sizeof why);
-    if (!val) {
-        int rc = lfail(l, l->pos + used, "bad value of key '%.64s' (type %d at offset %zu): %s", (char *)key, type,
-                       at, why);
-        rk_free(key);
-        return rc;
+    const unsigned char *data = NULL;
+    it->kind = RDB_ITEM_KEY;
+    it->offset = at;
+    it->type = type;
+    it->key_off = w->pos;
+    int plain = rdb_string_view(w->p + w->pos, w->len - w->pos, &used, &data, &it->klen, why, sizeof why);
+    if (plain < 0)
+        return wfail(w, w->pos + used, "bad key: %s", why);
+    if (plain) {
+        it->key = (const char *)data;
+        w->pos += used;
+    } else if (!(it->key = walk_str(w, 0, &it->klen, "key"))) {
+        return -1;
     }
-    l->pos += used;
+    it->key_in_file = plain;
+    it->val_off = w->pos;
+    if (rdb_value_skip_body(type, w->p + w->pos, w->len - w->pos, &used, why, sizeof why) != 0)
+        return wfail(w, w->pos + used, "bad value of key '%.*s' (type %d at offset %zu): %s",
+                     (int)(it->klen < 64 ? it->klen : 64), it->key, type, at, why);
+    it->val_len = used;
+    w->pos += used;
+    return 1;
+}
+
+static int walk_eof(rdb_walker *w, rdb_item *it, size_t at)
+{
+    it->kind = RDB_ITEM_EOF;
+    it->offset = at;
+    w->done = 1;
+    if (w->rdbver < 5)
+        return 1;
+    /* The CRC covers everything up to and including the EOF byte. */
+    if (need(w, 8, "the checksum") != 0)
+        return -1;
+    it->checksum = get_le(w->p + w->pos, 8);
+    it->checksum_stored = it->checksum != 0;
+    w->pos += 8;
+    return 1;
+}
+
+int rdb_walker_next(rdb_walker *w, rdb_item *it)
+{
+    long long expire_ms = -1;
+    if (w->done)
+        return 0;
+    for (;;) {
+        size_t at = w->pos;
+        if (need(w, 1, "an opcode") != 0)
+            return -1;
+        int op = w->p[w->pos++];
+        uint64_t a, b;
+        memset(it, 0, sizeof *it);
+        it->dbid = w->dbid;
+        it->expire_ms = -1;
+        it->offset = at;
+        switch (op) {
+        case RDB_OPCODE_EOF:
+            return walk_eof(w, it, at);
+        case RDB_OPCODE_AUX:
+            it->kind = RDB_ITEM_AUX;
+            if (!(it->aux_name = walk_str(w, 0, &b, "AUX field name")) ||
+                !(it->aux_val = walk_str(w, 1, &it->aux_vlen, "AUX field value")))
+                return -1;
+            return 1;
+        case RDB_OPCODE_SELECTDB:
+            if (walk_len(w, &a, "database number") != 0)
+                return -1;
+            if (a > INT_MAX)
+                return wfail(w, at + 1, "database number %llu out of range", (unsigned long long)a);
+            w->dbid = it->dbid = (int)a;
+            it->kind = RDB_ITEM_SELECTDB;
+            return 1;
+        case RDB_OPCODE_RESIZEDB:
+            if (walk_len(w, &it->db_size, "database size") != 0 ||
+                walk_len(w, &it->expires_size, "expires size") != 0)
+                return -1;
+            it->kind = RDB_ITEM_RESIZEDB;
+            return 1;
+        case RDB_OPCODE_SLOT_INFO:
+            /* Cluster slot sizing hints (version 12): slot, size, expires size. */
+            if (walk_len(w, &a, "slot id") != 0 || walk_len(w, &b, "slot size") != 0 ||
+                walk_len(w, &b, "slot expires size") != 0)
+                return -1;
+            continue;
+        case RDB_OPCODE_EXPIRETIME:
+            if (need(w, 4, "an expire time") != 0)
+                return -1;
+            expire_ms = (long long)(int32_t)(uint32_t)get_le(w->p + w->pos, 4) * 1000;
+            w->pos += 4;
+            continue;
+        case RDB_OPCODE_EXPIRETIME_MS:
+            if (need(w, 8, "an expire time") != 0)
+                return -1;
+            expire_ms = (long long)get_le(w->p + w->pos, 8);
+            w->pos += 8;
+            continue;
+        case RDB_OPCODE_FREQ:
+            if (need(w, 1, "an LFU frequency") != 0)
+                return -1;
+            w->pos++;
+            continue;
+        case RDB_OPCODE_IDLE:
+            if (walk_len(w, &a, "LRU idle time") != 0)
+                return -1;
+            continue;
+        case RDB_OPCODE_MODULE_AUX:
+            return wfail(w, at, "module auxiliary data is not supported");
+        case RDB_OPCODE_FUNCTION2:
+        case RDB_OPCODE_FUNCTION:
+            return wfail(w, at, "functions are not supported");
+        default:
+            if (walk_key(w, it, at, op) < 0)
+                return -1;
+            it->expire_ms = expire_ms;
+            return 1;
+        }
+    }
+}
+
+/* ======================================================================
+ * Reading whole files: the walk, each value decoded as it comes
+ * ====================================================================== */
+
+typedef struct loader {
+    rdb_walker w;
+    const rdb_load_hooks *hooks;
+    void *ud;
+} loader;
+
+static int load_key(loader *l, const rdb_item *it)
+{
+    rdb_walker *w = &l->w;
+    char why[128];
+    size_t used = 0;
+    int klen64 = (int)(it->klen < 64 ? it->klen : 64);
+    /* Value encodings did not change after version 10 for the types we read. */
+    int valver = w->rdbver > RDB_VERSION ? RDB_VERSION : w->rdbver;
+    rk_obj *val = rdb_value_read_body(it->type, w->p + it->val_off, it->val_len, &used, valver, l->hooks->limits,
+                                      why, sizeof why);
+    if (!val)
+        return wfail(w, it->val_off + used, "bad value of key '%.*s' (type %d at offset %zu): %s", klen64, it->key,
+                     it->type, it->offset, why);
+    /* The walker measures with the decoder's grammar, so a decoded value
+     * fills its range exactly; anything else is a bug, refused as corrupt. */
+    if (used != it->val_len) {
+        obj_free(val);
+        return wfail(w, it->val_off + used, "bad value of key '%.*s' (type %d at offset %zu): length mismatch",
+                     klen64, it->key, it->type, it->offset);
+    }
     int rc = 0;
     if (l->hooks->key)
-        rc = l->hooks->key(l->ud, dbid, (const char *)key, klen, val, expire_ms);
+        rc = l->hooks->key(l->ud, it->dbid, it->key, it->klen, val, it->expire_ms);
     else
         obj_free(val);
     if (rc != 0)
-        rc = lfail(l, at, "loading stopped at key '%.64s'", (char *)key);
-    rk_free(key);
-    return rc;
+        return wfail(w, it->offset, "loading stopped at key '%.*s'", klen64, it->key);
+    return 0;
 }
 
-static int load_checksum(loader *l)
+static int load_checksum(loader *l, const rdb_item *it)
 {
-    if (l->rdbver < 5) {
-        if (l->hooks->checksum)
-            l->hooks->checksum(l->ud, l->pos, 0);
-        return 0;
-    }
-    /* The CRC covers everything up to and including the EOF byte. */
-    size_t at = l->pos;
-    if (need(l, 8, "the checksum") != 0)
-        return -1;
-    uint64_t stored = get_le(l->p + at, 8);
-    l->pos += 8;
-    if (stored == 0) {
+    rdb_walker *w = &l->w;
+    size_t at = it->offset + 1;
+    if (w->rdbver < 5 || !it->checksum_stored) {
         if (l->hooks->checksum)
             l->hooks->checksum(l->ud, at, 0);
         return 0;
     }
-    uint64_t actual = rk_crc64(0, l->p, at);
-    if (stored != actual)
-        return lfail(l, at, "RDB CRC error: stored checksum %016llx, computed %016llx", (unsigned long long)stored,
-                     (unsigned long long)actual);
+    uint64_t actual = rk_crc64(0, w->p, at);
+    if (it->checksum != actual)
+        return wfail(w, at, "RDB CRC error: stored checksum %016llx, computed %016llx",
+                     (unsigned long long)it->checksum, (unsigned long long)actual);
     if (l->hooks->checksum)
         l->hooks->checksum(l->ud, at, 1);
     return 0;
 }
 
-static int load_body(loader *l)
+static int load_items(loader *l)
 {
-    int dbid = 0;
-    long long expire_ms = -1;
-    for (;;) {
-        size_t at = l->pos;
-        if (need(l, 1, "an opcode") != 0)
-            return -1;
-        int op = l->p[l->pos++];
-        uint64_t a, b;
-        switch (op) {
-        case RDB_OPCODE_EOF:
-            return load_checksum(l);
-        case RDB_OPCODE_AUX:
-            if (load_aux(l, at) != 0)
+    const rdb_load_hooks *h = l->hooks;
+    rdb_item it;
+    int rc;
+    while ((rc = rdb_walker_next(&l->w, &it)) > 0) {
+        switch (it.kind) {
+        case RDB_ITEM_AUX:
+            if (h->aux)
+                h->aux(l->ud, it.offset, it.aux_name, it.aux_val, it.aux_vlen);
+            break;
+        case RDB_ITEM_SELECTDB:
+            if (h->select_db)
+                h->select_db(l->ud, it.offset, it.dbid);
+            break;
+        case RDB_ITEM_RESIZEDB:
+            if (h->resize_db)
+                h->resize_db(l->ud, it.offset, it.db_size, it.expires_size);
+            break;
+        case RDB_ITEM_KEY:
+            if (load_key(l, &it) != 0)
                 return -1;
-            continue;
-        case RDB_OPCODE_SELECTDB:
-            if (load_len(l, &a, "database number") != 0)
-                return -1;
-            if (a > INT_MAX)
-                return lfail(l, at + 1, "database number %llu out of range", (unsigned long long)a);
-            dbid = (int)a;
-            if (l->hooks->select_db)
-                l->hooks->select_db(l->ud, at, dbid);
-            continue;
-        case RDB_OPCODE_RESIZEDB:
-            if (load_len(l, &a, "database size") != 0 || load_len(l, &b, "expires size") != 0)
-                return -1;
-            if (l->hooks->resize_db)
-                l->hooks->resize_db(l->ud, at, a, b);
-            continue;
-        case RDB_OPCODE_SLOT_INFO:
-            /* Cluster slot sizing hints (version 12): slot, size, expires size. */
-            if (load_len(l, &a, "slot id") != 0 || load_len(l, &b, "slot size") != 0 ||
-                load_len(l, &b, "slot expires size") != 0)
-                return -1;
-            continue;
-        case RDB_OPCODE_EXPIRETIME:
-            if (need(l, 4, "an expire time") != 0)
-                return -1;
-            expire_ms = (long long)(int32_t)(uint32_t)get_le(l->p + l->pos, 4) * 1000;
-            l->pos += 4;
-            continue;
-        case RDB_OPCODE_EXPIRETIME_MS:
-            if (need(l, 8, "an expire time") != 0)
-                return -1;
-            expire_ms = (long long)get_le(l->p + l->pos, 8);
-            l->pos += 8;
-            continue;
-        case RDB_OPCODE_FREQ:
-            if (need(l, 1, "an LFU frequency") != 0)
-                return -1;
-            l->pos++;
-            continue;
-        case RDB_OPCODE_IDLE:
-            if (load_len(l, &a, "LRU idle time") != 0)
-                return -1;
-            continue;
-        case RDB_OPCODE_MODULE_AUX:
-            return lfail(l, at, "module auxiliary data is not supported");
-        case RDB_OPCODE_FUNCTION2:
-        case RDB_OPCODE_FUNCTION:
-            return lfail(l, at, "functions are not supported");
+            break;
+        case RDB_ITEM_EOF:
+            return load_checksum(l, &it);
         default:
-            if (load_key(l, at, op, dbid, expire_ms) != 0)
-                return -1;
-            expire_ms = -1;
-            continue;
+            assert(0 && "unknown walker item");
         }
     }
+    return rc;
 }
 
 int rdb_file_load_hooks(const unsigned char *p, size_t len, const rdb_load_hooks *hooks, void *ud, char *err,
                         size_t errlen, size_t *err_offset)
 {
-    loader l = {p, len, 0, 0, hooks, ud, err, errlen, 0};
-    if (err && errlen)
-        err[0] = '\0';
-    int rc = load_header(&l) == 0 && load_body(&l) == 0 ? 0 : -1;
+    loader l;
+    l.hooks = hooks;
+    l.ud = ud;
+    int rc = rdb_walker_init(&l.w, p, len, err, errlen);
+    if (rc == 0 && hooks->version)
+        hooks->version(ud, l.w.rdbver);
+    if (rc == 0)
+        rc = load_items(&l);
     if (rc != 0 && err_offset)
-        *err_offset = l.bad;
+        *err_offset = l.w.bad;
+    rdb_walker_release(&l.w);
     return rc;
 }
 

@@ -81,7 +81,7 @@ int rdb_writer_flush(rdb_writer *w);
 /* ---- reading ----------------------------------------------------------- */
 
 /* One key. `value` is the callee's (keep it or obj_free it); `key` is
- * borrowed. expire_ms is -1 when the key has none. Return 0 to go on, or
+ * borrowed and not NUL-terminated. expire_ms is -1 when the key has none. Return 0 to go on, or
  * non-zero to stop the load with an error. */
 typedef int rdb_load_cb(void *ud, int dbid, const char *key, size_t klen, rk_obj *value, long long expire_ms);
 
@@ -97,6 +97,60 @@ typedef struct rdb_load_hooks {
     void (*checksum)(void *ud, size_t offset, int status);
     const rdb_limits *limits; /* NULL: Redis's defaults */
 } rdb_load_hooks;
+
+/* ---- walking the structure without decoding values ---------------------- */
+
+/* What the walker hands out, one file item at a time. */
+enum rdb_item_kind { RDB_ITEM_AUX = 1, RDB_ITEM_SELECTDB, RDB_ITEM_RESIZEDB, RDB_ITEM_KEY, RDB_ITEM_EOF };
+
+typedef struct rdb_item {
+    int kind;
+    size_t offset;            /* the item's first byte: its opcode, or a key's type byte */
+    int dbid;                 /* the database of a key; SELECTDB's new number */
+    /* AUX: NUL-terminated, borrowed until the next call. */
+    const char *aux_name, *aux_val;
+    size_t aux_vlen;
+    /* RESIZEDB */
+    uint64_t db_size, expires_size;
+    /* KEY */
+    int type;                 /* RDB_TYPE_* */
+    long long expire_ms;      /* -1: none */
+    const char *key;          /* key bytes: into the file when key_in_file, else the
+                                 walker's (NUL-terminated) copy, valid until the next call */
+    size_t klen;
+    int key_in_file;          /* the key is stored plainly, not integer or LZF encoded */
+    size_t key_off;           /* the key's encoded string; the type byte is at key_off - 1 */
+    size_t val_off, val_len;  /* the value body after the key (its size measured, not decoded) */
+    /* EOF: the CRC covers [0, offset + 1). */
+    int checksum_stored;      /* 1: a non-zero CRC follows; 0: none (version < 5, or zeros) */
+    uint64_t checksum;
+} rdb_item;
+
+/* Cursor over one file in memory. The walker reads the structure (header,
+ * AUX, SELECTDB, RESIZEDB, EXPIRETIME(_MS), IDLE, FREQ, SLOT_INFO, key
+ * records, EOF) and measures each value with rdb_value_skip_body. Never
+ * reads outside [p, p+len); the first bad byte's offset lands in `bad`. */
+typedef struct rdb_walker {
+    const unsigned char *p;
+    size_t len, pos;
+    int rdbver;
+    int dbid;
+    int done;                 /* EOF handed out */
+    unsigned char *scratch[2];/* rk_malloc'd copies behind the last item */
+    char *err;
+    size_t errlen;
+    size_t bad;
+} rdb_walker;
+
+/* Checks the header (signature, version 1..12). 0, or -1 with the reason in
+ * err and the offset in w->bad. Release the walker either way. */
+int rdb_walker_init(rdb_walker *w, const unsigned char *p, size_t len, char *err, size_t errlen);
+/* The next item: 1, 0 once EOF was handed out, -1 on error (err, w->bad).
+ * The stored checksum is not verified here: the caller has the bytes. */
+int rdb_walker_next(rdb_walker *w, rdb_item *it);
+void rdb_walker_release(rdb_walker *w);
+
+/* ---- reading whole files ------------------------------------------------- */
 
 /* Parses a whole file in p[0, len). 0 on success; -1 with the reason in err
  * and the offset of the first bad byte in *err_offset (may be NULL). */

@@ -1157,3 +1157,141 @@ int rdb_read_len(const unsigned char *p, size_t len, size_t *consumed, uint64_t 
     *consumed = r.pos;
     return rc;
 }
+
+/* ======================================================================
+ * Measuring without decoding (the parallel loader's loading thread)
+ * ====================================================================== */
+
+static int skip_bytes(reader *r, uint64_t n, const char *what)
+{
+    if (n > remaining(r))
+        return fail(r, "truncated %s", what);
+    r->pos += (size_t)n;
+    return 0;
+}
+
+/* One string, any encoding; the same checks read_string makes before it
+ * would allocate, so a string this accepts is one the decoder can size. */
+static int skip_string(reader *r)
+{
+    uint64_t len = 0, clen = 0;
+    int encoded;
+    if (read_len(r, &len, &encoded) != 0)
+        return -1;
+    if (!encoded)
+        return skip_bytes(r, len, "string");
+    if (len <= RDB_ENC_INT32)
+        return skip_bytes(r, len == RDB_ENC_INT8 ? 1 : len == RDB_ENC_INT16 ? 2 : 4, "integer string");
+    if (len != RDB_ENC_LZF)
+        return fail(r, "unknown string encoding %llu", (unsigned long long)len);
+    if (read_len(r, &clen, NULL) != 0 || read_len(r, &len, NULL) != 0)
+        return -1;
+    if (clen > remaining(r))
+        return fail(r, "truncated compressed string");
+    if (len == 0 || len > RDB_MAX_STRING || clen == 0 || clen > UINT_MAX)
+        return fail(r, "bad compressed string lengths");
+    r->pos += (size_t)clen;
+    return 0;
+}
+
+/* RDB_TYPE_ZSET's ASCII score: a length byte, 253..255 standing alone. */
+static int skip_double_string(reader *r)
+{
+    unsigned char n = 0;
+    if (read_bytes(r, &n, 1) != 0)
+        return -1;
+    return n >= 253 ? 0 : skip_bytes(r, n, "score");
+}
+
+/* `count` elements of `strings` strings each, then `extra` fixed bytes
+ * (a binary score) or an ASCII score. read_count bounds the loop by the
+ * input left: every element takes at least one byte. */
+static int skip_elements(reader *r, int strings, int binary_score, int ascii_score, int container)
+{
+    uint64_t count, ignored;
+    if (read_count(r, &count) != 0)
+        return -1;
+    for (uint64_t i = 0; i < count; i++) {
+        if (container && read_len(r, &ignored, NULL) != 0)
+            return -1;
+        for (int s = 0; s < strings; s++)
+            if (skip_string(r) != 0)
+                return -1;
+        if (binary_score && skip_bytes(r, 8, "score") != 0)
+            return -1;
+        if (ascii_score && skip_double_string(r) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+int rdb_value_skip_body(int type, const unsigned char *p, size_t len, size_t *consumed, char *err, size_t errlen)
+{
+    reader r = {p, len, 0, NULL, err, errlen};
+    int rc;
+    if (err && errlen)
+        err[0] = '\0';
+    switch (type) {
+    case RDB_TYPE_STRING:
+    case RDB_TYPE_HASH_ZIPMAP:
+    case RDB_TYPE_LIST_ZIPLIST:
+    case RDB_TYPE_SET_INTSET:
+    case RDB_TYPE_ZSET_ZIPLIST:
+    case RDB_TYPE_HASH_ZIPLIST:
+    case RDB_TYPE_HASH_LISTPACK:
+    case RDB_TYPE_ZSET_LISTPACK:
+    case RDB_TYPE_SET_LISTPACK:
+        rc = skip_string(&r); /* a string, or one blob stored as a string */
+        break;
+    case RDB_TYPE_LIST:
+    case RDB_TYPE_SET:
+    case RDB_TYPE_LIST_QUICKLIST:
+        rc = skip_elements(&r, 1, 0, 0, 0);
+        break;
+    case RDB_TYPE_HASH:
+        rc = skip_elements(&r, 2, 0, 0, 0);
+        break;
+    case RDB_TYPE_ZSET:
+        rc = skip_elements(&r, 1, 0, 1, 0);
+        break;
+    case RDB_TYPE_ZSET_2:
+        rc = skip_elements(&r, 1, 1, 0, 0);
+        break;
+    case RDB_TYPE_LIST_QUICKLIST_2:
+        rc = skip_elements(&r, 1, 0, 0, 1);
+        break;
+    default:
+        rc = fail(&r, "unsupported value type %d", type);
+        break;
+    }
+    *consumed = r.pos;
+    return rc;
+}
+
+int rdb_string_view(const unsigned char *p, size_t len, size_t *consumed, const unsigned char **data, size_t *dlen,
+                    char *err, size_t errlen)
+{
+    reader r = {p, len, 0, NULL, err, errlen};
+    uint64_t n = 0;
+    int encoded;
+    if (err && errlen)
+        err[0] = '\0';
+    if (read_len(&r, &n, &encoded) != 0) {
+        *consumed = r.pos;
+        return -1;
+    }
+    if (encoded) {
+        r.pos = 0;
+        int rc = skip_string(&r);
+        *consumed = r.pos;
+        return rc == 0 ? 0 : -1;
+    }
+    if (n > remaining(&r)) {
+        *consumed = r.pos;
+        return fail(&r, "truncated string");
+    }
+    *data = p + r.pos;
+    *dlen = (size_t)n;
+    *consumed = r.pos + (size_t)n;
+    return 1;
+}

@@ -82,4 +82,19 @@ unsigned char *rdb_read_string(const unsigned char *p, size_t len, size_t *consu
 /* One RDB length (not a special encoding). 0, or -1 with a reason. */
 int rdb_read_len(const unsigned char *p, size_t len, size_t *consumed, uint64_t *out, char *err, size_t errlen);
 
+/* For the parallel loader, whose loading thread only finds where each value
+ * ends and leaves the decoding to the shard owning the key. Measures one
+ * value body (after the type byte) by walking its lengths and counts:
+ * allocates nothing, decompresses nothing, does not validate blobs (the
+ * decoder does). 0 with *consumed the body's size, or -1 with a reason
+ * (truncated, impossible length, unsupported type) and *consumed how far
+ * it got. Accepts exactly the types rdb_value_read_body accepts. */
+int rdb_value_skip_body(int type, const unsigned char *p, size_t len, size_t *consumed, char *err, size_t errlen);
+/* One RDB string without copying it: 1 when stored plainly (*data, *dlen
+ * point into p), 0 when integer or LZF encoded (decode it with
+ * rdb_read_string), -1 with a reason. *consumed is its encoded size (or how
+ * far parsing got on error). */
+int rdb_string_view(const unsigned char *p, size_t len, size_t *consumed, const unsigned char **data, size_t *dlen,
+                    char *err, size_t errlen);
+
 #endif
