@@ -508,3 +508,123 @@ def raw(r, *args):
         return conn.read_response()
     finally:
         r.connection_pool.release(conn)
+
+
+# ---- helpers for the RDB persistence tests (test_rdb_*.py, test_snapshot_pit.py) ----
+
+def persistence(c):
+    """INFO persistence as a dict (redis-py converts numbers to int)."""
+    return c.info("persistence")
+
+
+def wait_bgsave_done(c, timeout=30.0):
+    """Polls until rdb_bgsave_in_progress is 0; returns INFO persistence."""
+    deadline = time.monotonic() + timeout
+    while True:
+        info = persistence(c)
+        if info["rdb_bgsave_in_progress"] == 0:
+            return info
+        if time.monotonic() > deadline:
+            raise AssertionError("BGSAVE still running after %.0fs: %r" % (timeout, info))
+        time.sleep(0.02)
+
+
+def wait_exit(server, timeout=STOP_TIMEOUT_S):
+    """Waits for a server that was told to end (SHUTDOWN, a fatal start-up
+    error); returns its exit code and closes its log."""
+    server.expect_exit = True
+    try:
+        code = server.proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        pytest.fail("%r did not exit within %.0fs; log tail:\n%s"
+                    % (server, timeout, server.log_text()[-4000:]), pytrace=False)
+    server._close_log()
+    return code
+
+
+@pytest.fixture
+def server_in_dir():
+    """Factory: server_in_dir(workdir, wait=True, **directives) starts a
+    ringkv-server on an existing directory (to load what an earlier server
+    saved there); each is stopped and checked at teardown."""
+    started = []
+
+    def start(workdir, wait=True, **directives):
+        server = Server(workdir, directives=directives)
+        started.append(server)
+        return server.start(wait=wait)
+
+    yield start
+    problems = []
+    for server in started:
+        problem = server.stop(check=False)
+        if problem:
+            problems.append("%r %s; log tail:\n%s" % (server, problem, server.log_text()[-6000:]))
+    if problems:
+        pytest.fail("\n\n".join(problems), pytrace=False)
+
+
+class RealRedis:
+    """Debian's redis-server 7.0 on a free port in `workdir` (which may hold
+    a dump.rdb for it to load); no save points unless `args` say so."""
+
+    def __init__(self, workdir, *args):
+        exe = shutil.which("redis-server")
+        if not exe:
+            pytest.skip("redis-server not installed")
+        self.dir = pathlib.Path(workdir)
+        self.port = free_port()
+        self.log_path = self.dir / "redis.log"
+        cmd = [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
+               "--save", "", "--appendonly", "no", "--enable-debug-command", "yes",
+               "--logfile", str(self.log_path)] + [str(a) for a in args]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        client = self.client()
+        while True:
+            try:
+                client.ping()
+                break
+            except (redis.ConnectionError, redis.BusyLoadingError):
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    pytest.fail("redis-server did not start; log:\n%s" % self.log_text()[-4000:],
+                                pytrace=False)
+                time.sleep(0.05)
+        client.close()
+
+    def client(self, **kw):
+        kw.setdefault("socket_timeout", 10)
+        return redis.Redis(host="127.0.0.1", port=self.port, **kw)
+
+    def log_text(self):
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture
+def real_redis_in_dir():
+    """Factory: real_redis_in_dir(workdir, *args) -> RealRedis, stopped at teardown."""
+    started = []
+
+    def start(workdir, *args):
+        server = RealRedis(workdir, *args)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
