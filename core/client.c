@@ -222,6 +222,19 @@ static void touch_command_keys(rk_ctx *ctx) {
     if (pos != posbuf) free(pos);
 }
 
+static void announce_command_keys(rk_ctx *ctx) {
+    int posbuf[256];
+    int *pos = posbuf;
+    if (ctx->argc > 256 && !(pos = malloc(sizeof(int) * (size_t)ctx->argc))) {
+        /* Cannot list the keys: announce every key of the db instead. */
+        db_announce_all(ctx->db);
+        return;
+    }
+    int n = cmd_get_keys(ctx->cmd, ctx->argc, ctx->argv, pos, ctx->argc > 256 ? ctx->argc : 256);
+    for (int i = 0; i < n; i++) db_announce(ctx->db, ctx->argv[pos[i]]);
+    if (pos != posbuf) free(pos);
+}
+
 /* Runs cmd->proc with statistics and the slowlog. */
 void cmd_call(rk_ctx *ctx) {
     rk_shard *s = ctx->shard;
@@ -234,6 +247,8 @@ void cmd_call(rk_ctx *ctx) {
     ctx->now_ms = start / 1000;
     s->cmd_time_ms = ctx->now_ms;
     int64_t dirty_before = s->dirty;
+    /* A running snapshot must write a key's page before the key changes in place. */
+    if (s->snap && (ctx->cmd->flags & CMD_WRITE)) announce_command_keys(ctx);
     ctx->cmd->proc(ctx);
     int64_t dur = rk_ustime() - start;
     if (s->dirty != dirty_before && (watch_active(s) || blocking_active(s))) touch_command_keys(ctx);
@@ -475,6 +490,24 @@ static int dispatch(rk_client *c, int argc, rk_slice *argv) {
         s->cmdstats[cmd->id].rejected_calls++;
         multi_flag_error(c);
         reply_error_now(c, "NOAUTH Authentication required.");
+        return DISPATCH_DONE;
+    }
+    /* Redis's order: MISCONF, then LOADING (processCommand). */
+    if (s->last_save_failed && s->cfg.stop_writes_on_bgsave_error && s->cfg.n_save_params > 0 &&
+        ((cmd->flags & CMD_WRITE) || rk_slice_eq_nocase(argv[0], "ping"))) {
+        s->cmdstats[cmd->id].rejected_calls++;
+        multi_flag_error(c);
+        reply_error_now(c, "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to "
+                           "persist to disk. Commands that may modify the data set are disabled, because this "
+                           "instance is configured to report errors during writes if RDB snapshotting fails "
+                           "(stop-writes-on-bgsave-error option). Please check the Redis logs for details about "
+                           "the RDB error.");
+        return DISPATCH_DONE;
+    }
+    if (s->loading.active && !(cmd->flags & CMD_LOADING)) {
+        s->cmdstats[cmd->id].rejected_calls++;
+        multi_flag_error(c);
+        reply_error_now(c, "LOADING Redis is loading the dataset in memory");
         return DISPATCH_DONE;
     }
     if (c->multi && multi_intercept(c, cmd, argc, argv)) return DISPATCH_DONE;

@@ -175,6 +175,7 @@ extern const rk_command rk_zset_commands[];
 extern const rk_command rk_pubsub_commands[];
 extern const rk_command rk_multi_commands[];
 extern const rk_command rk_dump_commands[];
+extern const rk_command rk_persist_commands[];
 
 
 /* Added by the command-table owner: the full name of a command as Redis

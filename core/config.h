@@ -40,6 +40,12 @@ typedef struct rk_obuf_limit {
 } rk_obuf_limit;
 
 #define RK_MAX_BIND 16
+#define RK_MAX_SAVE_PARAMS 16
+
+/* One save point: save when `changes` writes happened within `seconds`. */
+typedef struct rk_save_param {
+    long long seconds, changes;
+} rk_save_param;
 
 typedef struct rk_config {
     char *config_file;            /* absolute path or NULL */
@@ -83,6 +89,13 @@ typedef struct rk_config {
     int shards;                   /* ringkv: default online CPUs - 1, at least 1 (config.c) */
     int io_backend;               /* enum rk_backend */
     int active_expire_enabled;    /* DEBUG SET-ACTIVE-EXPIRE (not a directive) */
+    /* RDB persistence (storage/persist.c). */
+    rk_save_param save_params[RK_MAX_SAVE_PARAMS]; /* "3600 1 300 100 60 10000" */
+    int n_save_params;            /* 0: no save points (save "") */
+    char *dbfilename;             /* "dump.rdb"; a file name, never a path */
+    int rdbcompression;           /* yes */
+    int rdbchecksum;              /* yes */
+    int stop_writes_on_bgsave_error; /* yes */
 } rk_config;
 
 /* Fills defaults. */

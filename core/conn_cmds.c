@@ -1,5 +1,5 @@
 /* conn_cmds.c: commands about the connection itself: SELECT, AUTH, HELLO,
- * QUIT, RESET, CLIENT and SHUTDOWN.
+ * QUIT, RESET and CLIENT (SHUTDOWN lives with saving, storage/persist.c).
  *
  * Thread: the client's home shard (EXEC_CONN), except the CLIENT
  * subcommands that reach every shard's clients (LIST, KILL, PAUSE,
@@ -181,34 +181,6 @@ static void reset_cmd(rk_ctx *c) {
     multi_client_reset(cl);
     pubsub_client_reset(cl);
     reply_simple(&c->r, "RESET");
-}
-
-/* ---- SHUTDOWN -------------------------------------------------------------- */
-
-static void shutdown_cmd(rk_ctx *c) {
-    int save = 0, nosave = 0, abort_req = 0;
-    for (int i = 1; i < c->argc; i++) {
-        if (slice_eq(c->argv[i], "NOSAVE")) nosave = 1;
-        else if (slice_eq(c->argv[i], "SAVE")) save = 1;
-        else if (slice_eq(c->argv[i], "NOW") || slice_eq(c->argv[i], "FORCE")) continue;
-        else if (slice_eq(c->argv[i], "ABORT")) abort_req = 1;
-        else { ctx_syntax_error(c); return; }
-    }
-    if ((save && nosave) || (abort_req && c->argc > 2)) { ctx_syntax_error(c); return; }
-    if (abort_req) {
-        /* Shutdown here is immediate: there is never one in progress to abort. */
-        ctx_error(c, "ERR No shutdown in progress.");
-        return;
-    }
-    if (save) {
-        rk_log(LL_WARNING, "SHUTDOWN SAVE refused: this build has no RDB persistence yet");
-        ctx_error(c, "ERR Errors trying to SHUTDOWN. Check logs.");
-        return;
-    }
-    rk_log(LL_WARNING, "User requested shutdown...");
-    /* The start-up thread owns the orderly stop; Redis sends no reply on success. */
-    kill(getpid(), SIGTERM);
-    client_kill(c->client);
 }
 
 /* ---- CLIENT ------------------------------------------------------------------ */
@@ -611,10 +583,6 @@ const rk_command rk_conn_commands[] = {
     {.name = "reset", .arity = 1, .flags = CMD_NOSCRIPT | CMD_LOADING | CMD_STALE | CMD_FAST | CMD_NO_AUTH | CMD_ALLOW_BUSY,
      .acl_categories = "@fast @connection", .exec = EXEC_CONN, .proc = reset_cmd,
      .summary = "Resets the connection.", .since = "6.2.0", .group = "connection", .complexity = "O(1)"},
-    {.name = "shutdown", .arity = -1, .flags = CMD_ADMIN | CMD_NOSCRIPT | CMD_LOADING | CMD_STALE | CMD_NO_MULTI | CMD_SENTINEL | CMD_ALLOW_BUSY,
-     .acl_categories = "@admin @slow @dangerous", .exec = EXEC_CONN, .proc = shutdown_cmd,
-     .summary = "Synchronously saves the database(s) to disk and shuts down the Redis server.", .since = "1.0.0",
-     .group = "server", .complexity = "O(N) when saving, where N is the total number of keys in all databases"},
     {.name = "client", .arity = -2, .flags = CMD_SENTINEL, .acl_categories = "@slow",
      .exec = EXEC_CONN, .subcommands = client_subcommands,
      .summary = "A container for client connection commands.", .since = "2.4.0", .group = "connection",

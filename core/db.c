@@ -246,6 +246,7 @@ void db_release(rk_db *db)
 
 uint64_t db_empty(rk_db *db)
 {
+    db_announce_all(db); /* the TTLs go first: a snapshot must see them */
     dict_clear(db->expires);
     uint64_t removed = dict_clear(db->keys);
     db->expire_cursor = 0;
@@ -255,8 +256,10 @@ uint64_t db_empty(rk_db *db)
 
 uint64_t db_empty_async(rk_shard *s, rk_db *db)
 {
-    if (dict_size(db->keys) == 0)
-        return db_empty(db); /* nothing worth a queue entry */
+    /* Empty, or a snapshot still reads this table (it must see every page
+     * before it goes, which the clear does bucket by bucket): free now. */
+    if (dict_size(db->keys) == 0 || db->keys->before_change)
+        return db_empty(db);
     dict *keys = dict_create(&keys_dict_type);
     dict *expires = dict_create(&expires_dict_type);
     if (!keys || !expires) {
@@ -292,12 +295,41 @@ void db_swap(rk_db *a, rk_db *b)
     b->avg_ttl = avg_ttl;
 }
 
+/* ---------- snapshot announcements ---------- */
+
+/* A running snapshot (storage/snapshot.c) hooks the keys dict; it must see
+ * a key's page before its value or TTL changes in place. Free otherwise. */
+static void announce(rk_db *db, const rk_str *k)
+{
+    if (db->keys->before_change)
+        dict_announce_key(db->keys, k);
+}
+
+void db_announce(rk_db *db, rk_slice key)
+{
+    if (!db->keys->before_change)
+        return;
+    rk_str *k = keytmp_make(key);
+    if (!k) {
+        db_announce_all(db); /* cannot probe: write every page first */
+        return;
+    }
+    dict_announce_key(db->keys, k);
+    keytmp_done(k);
+}
+
+void db_announce_all(rk_db *db)
+{
+    dict_announce_all(db->keys);
+}
+
 /* ---------- internal helpers on probe keys ---------- */
 
 /* Removes key k (a probe or the stored string itself) from both dicts and
  * frees its value (lazily when `lazy`). 1 if it was there. */
 static int delete_key(rk_shard *s, rk_db *db, const rk_str *k, int lazy)
 {
+    announce(db, k); /* before the TTL goes: a snapshot writes key and TTL together */
     /* The expires entry borrows the stored string: drop it first. */
     dict_delete(db->expires, k);
     dict_entry *e = dict_unlink(db->keys, k);
@@ -392,6 +424,7 @@ int db_set(rk_shard *s, rk_db *db, rk_slice key, rk_obj *val, int flags)
         return -1;
     dict_entry *e = dict_find(db->keys, k);
     if (e) {
+        announce(db, k);
         if (!(flags & SETKEY_KEEPTTL))
             dict_delete(db->expires, k);
         db_replace_value(s, db, e, val);
@@ -404,7 +437,7 @@ int db_set(rk_shard *s, rk_db *db, rk_slice key, rk_obj *val, int flags)
 
 void db_replace_value(rk_shard *s, rk_db *db, dict_entry *e, rk_obj *val)
 {
-    (void)db;
+    announce(db, e->key);
     rk_obj *old = e->v.val;
     e->v.val = val;
     if (!old || old == val)
@@ -439,6 +472,7 @@ rk_obj *db_take(rk_shard *s, rk_db *db, rk_slice key, int64_t *expire_ms)
     rk_obj *val = NULL;
     if (expire_ms)
         *expire_ms = expire_of(db, k);
+    announce(db, k);
     dict_delete(db->expires, k);
     dict_entry *e = dict_unlink(db->keys, k);
     if (e) {
@@ -474,6 +508,7 @@ int db_set_expire(rk_shard *s, rk_db *db, rk_slice key, int64_t when_ms)
     int rc = -1;
     dict_entry *ke = dict_find(db->keys, k);
     if (ke) {
+        announce(db, k);
         dict_entry *existing = NULL;
         dict_entry *xe = dict_add_raw(db->expires, ke->key, &existing);
         if (!xe)
@@ -495,6 +530,7 @@ int db_persist(rk_db *db, rk_slice key)
     rk_str *k = keytmp_make(key);
     if (!k)
         return 0;
+    announce(db, k);
     int removed = dict_delete(db->expires, k) == 0;
     keytmp_done(k);
     return removed;

@@ -32,6 +32,11 @@ uint64_t db_empty(rk_db *db);
 /* As db_empty, but the old contents go to the shard's lazy-free queue
  * (FLUSHALL/FLUSHDB ASYNC): O(1) now, freed in slices later. */
 uint64_t db_empty_async(struct rk_shard *s, rk_db *db);
+/* Before a key's value or TTL changes in place: lets a running snapshot
+ * write the key's page first (no-op when none runs). db_announce_all does
+ * it for every key. */
+void db_announce(rk_db *db, rk_slice key);
+void db_announce_all(rk_db *db);
 /* Swaps contents of two dbs (same shard). */
 void db_swap(rk_db *a, rk_db *b);
 

@@ -445,6 +445,16 @@ int dict_announce_key(dict *d, const void *key)
     return 0;
 }
 
+void dict_announce_all(dict *d)
+{
+    if (!d->before_change)
+        return;
+    for (int t = 0; t <= 1; t++)
+        for (uint64_t b = 0; d->table[t] && b < table_buckets(d, t); b++)
+            if (d->table[t][b])
+                announce_change(d, t, b);
+}
+
 void dict_free_unlinked(dict *d, dict_entry *e)
 {
     if (e)

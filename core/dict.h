@@ -78,6 +78,9 @@ void dict_free_unlinked(dict *d, dict_entry *e);
  * change the entry's value in place. 0 if the key is present, else -1. */
 int dict_announce_key(dict *d, const void *key);
 
+/* Calls before_change for every non-empty bucket (no-op without a hook). */
+void dict_announce_all(dict *d);
+
 /* A uniformly-ish random entry (Redis's dictGetFairRandomKey quality is
  * not required), or NULL when empty. */
 dict_entry *dict_random(dict *d);

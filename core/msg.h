@@ -32,6 +32,10 @@ enum rk_msg_type {
     MSG_PUBSUB_LAST = 63,
     MSG_MULTI_FIRST = 64,  /* multi.c's messages (WATCH bookkeeping) */
     MSG_MULTI_LAST = 79,
+    MSG_PERSIST_FIRST = 80, /* storage/: snapshot, sink and save coordination */
+    MSG_PERSIST_LAST = 95,
+    MSG_LOAD_FIRST = 96,    /* storage/rdb_load.c's messages */
+    MSG_LOAD_LAST = 111,
 };
 
 typedef struct rk_req {

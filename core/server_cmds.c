@@ -661,6 +661,8 @@ typedef struct info_head {
     uint64_t blocked, channels, patterns, shard_channels;
     int64_t dirty;
     int32_t ndbs, ncmdstats, nerrorstats;
+    rk_loading loading;
+    char persist[512];        /* shard 0: the rdb_* lines (storage/persist.c) */
 } info_head;
 
 _Static_assert(sizeof(rk_stats) % sizeof(uint64_t) == 0, "rk_stats is summed as uint64_t words");
@@ -680,6 +682,9 @@ static void info_hop(rk_shard *s, rk_txn *t, rk_buf *out) {
         if (unsent > h.max_obuf) h.max_obuf = unsent;
     }
     h.dirty = s->dirty;
+    h.loading = s->loading;
+    if (s->id == 0 && g_shard_plugins.info_persistence)
+        g_shard_plugins.info_persistence(s, h.persist, sizeof h.persist);
     h.ndbs = s->cfg.databases;
     h.ncmdstats = s->cmdstats ? cmd_total_ids() : 0;
     h.nerrorstats = s->n_errorstats;
@@ -701,6 +706,8 @@ typedef struct info_sum {
     uint64_t nclients, max_qbuf, max_obuf;
     uint64_t blocked, channels, patterns;
     int64_t dirty;
+    rk_loading loading;       /* the most advanced shard's view */
+    char persist[512];
     int ndbs;
     info_db *dbs;
     int ncmdstats;
@@ -734,6 +741,9 @@ static int info_add_shard(info_sum *sum, const rk_buf *b) {
     if (h.max_qbuf > sum->max_qbuf) sum->max_qbuf = h.max_qbuf;
     if (h.max_obuf > sum->max_obuf) sum->max_obuf = h.max_obuf;
     sum->dirty += h.dirty;
+    if (h.loading.active && (!sum->loading.active || h.loading.loaded_bytes > sum->loading.loaded_bytes))
+        sum->loading = h.loading;
+    if (h.persist[0]) memcpy(sum->persist, h.persist, sizeof sum->persist);
     for (int i = 0; i < h.ndbs; i++) {
         info_db db;
         if (rd_bytes(&d, &db, sizeof(db)) < 0) return -1;
@@ -892,14 +902,23 @@ static void info_memory(rk_buf *b, rk_shard *coord, const info_sum *sum) {
 }
 
 static void info_persistence(rk_buf *b, const info_sum *sum) {
+    const rk_loading *ld = &sum->loading;
     info_header(b, "Persistence");
     rk_buf_printf(b,
-                  "loading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:%lld\r\nrdb_bgsave_in_progress:0\r\n"
-                  "rdb_last_save_time:%lld\r\nrdb_last_bgsave_status:ok\r\nrdb_last_bgsave_time_sec:-1\r\n"
-                  "rdb_current_bgsave_time_sec:-1\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\n"
+                  "loading:%d\r\nasync_loading:0\r\nrdb_changes_since_last_save:%lld\r\n%s"
+                  "aof_enabled:0\r\naof_rewrite_in_progress:0\r\n"
                   "aof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1\r\naof_current_rewrite_time_sec:-1\r\n"
                   "aof_last_bgrewrite_status:ok\r\naof_last_write_status:ok\r\n",
-                  (long long)sum->dirty, (long long)(g_start_ms / 1000));
+                  ld->active, (long long)sum->dirty, sum->persist);
+    if (ld->active) {
+        double perc = ld->total_bytes ? (double)ld->loaded_bytes * 100.0 / (double)ld->total_bytes : 0.0;
+        rk_buf_printf(b,
+                      "loading_start_time:%lld\r\nloading_total_bytes:%llu\r\nloading_rdb_used_mem:%llu\r\n"
+                      "loading_loaded_bytes:%llu\r\nloading_loaded_perc:%.2f\r\nloading_eta_seconds:%lld\r\n",
+                      (long long)(ld->start_ms / 1000), (unsigned long long)ld->total_bytes,
+                      (unsigned long long)ld->rdb_used_mem, (unsigned long long)ld->loaded_bytes, perc,
+                      (long long)ld->eta_seconds);
+    }
 }
 
 static uint64_t sample_ops_per_sec(uint64_t total_cmds) {
@@ -1132,10 +1151,14 @@ static int config_set_validate(rk_client *c, int argc, rk_slice *argv) {
         char name[256];
         slice_cstr(argv[2 + 2 * i], name, sizeof(name));
         if (!config_is_mutable(name)) {
-            if (config_known(cfg, name))
-                coord_errorf(c, "ERR CONFIG SET failed (possibly related to argument '%s') - can't set immutable config",
-                             name);
-            else
+            if (config_known(cfg, name)) {
+                /* config.c words it as Redis: immutable, or protected (dir, dbfilename). */
+                char why[256];
+                int rc = config_check_set(cfg, name, "", why, sizeof why);
+                assert(rc != 0);
+                (void)rc;
+                coord_errorf(c, "%s", why);
+            } else
                 coord_errorf(c, "ERR Unknown option or number of arguments for CONFIG SET - '%s'", name);
             return -1;
         }

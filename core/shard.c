@@ -29,6 +29,7 @@
 #include "core/txn.h"
 
 rk_shard *g_shards[RK_MAX_SHARDS];
+rk_shard_plugins g_shard_plugins;
 int g_nshards;
 __thread rk_shard *rk_this_shard;
 char g_run_id[41];
@@ -203,6 +204,14 @@ static void shard_handle_msg(rk_shard *s, rk_msg *m) {
             multi_handle_msg(s, m);
             break;
         }
+        if (m->type >= MSG_PERSIST_FIRST && m->type <= MSG_PERSIST_LAST && g_shard_plugins.persist_msg) {
+            g_shard_plugins.persist_msg(s, m);
+            break;
+        }
+        if (m->type >= MSG_LOAD_FIRST && m->type <= MSG_LOAD_LAST && g_shard_plugins.load_msg) {
+            g_shard_plugins.load_msg(s, m);
+            break;
+        }
         if (m->type >= MSG_BLOCK_FIRST && m->type <= MSG_BLOCK_LAST) {
             blocking_handle_msg(s, m);
             break;
@@ -254,6 +263,7 @@ static void shard_on_tick(void *ud) {
     if (!txn_shard_paused(s)) evict_cron(s);
     lazyfree_cron(s);
     clients_cron(s);
+    if (g_shard_plugins.on_tick) g_shard_plugins.on_tick(s);
 }
 
 static void shard_before_wait(void *ud) {
@@ -263,6 +273,7 @@ static void shard_before_wait(void *ud) {
     rk_msg *m;
     while ((m = rk_mailbox_pop(&s->mailbox)) != NULL) shard_handle_msg(s, m);
     lazyfree_before_wait(s);
+    if (g_shard_plugins.before_wait) g_shard_plugins.before_wait(s);
     shard_flush_wakes(s);
 }
 
@@ -332,6 +343,10 @@ static void *shard_thread_main(void *p) {
         s->loop = rk_loop_create(&lc, a->err, sizeof(a->err));
         ok = s->loop != NULL;
     }
+    if (ok && g_shard_plugins.on_start && g_shard_plugins.on_start(s) != 0) {
+        snprintf(a->err, sizeof(a->err), "out of memory starting the persistence state");
+        ok = 0;
+    }
     pthread_mutex_lock(&a->mu);
     a->ok = ok;
     a->done = 1;
@@ -342,6 +357,7 @@ static void *shard_thread_main(void *p) {
     rk_log(LL_NOTICE, "Shard %d running on %s (%s)", s->id, rk_loop_backend_name(s->loop),
            rk_loop_features(s->loop));
     if (rk_loop_run(s->loop) != 0) rk_log(LL_WARNING, "Shard %d: event loop failed", s->id);
+    if (g_shard_plugins.on_stop) g_shard_plugins.on_stop(s);
     return NULL;
 }
 

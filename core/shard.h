@@ -12,6 +12,7 @@
 #define RK_CORE_SHARD_H
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 #include "io/loop.h"
 #include "io/mailbox.h"
@@ -64,6 +65,16 @@ typedef struct rk_stats {
     uint64_t lazyfree_pending_objects; /* gauge, filled by the INFO hop from lazyfree_pending() */
 } rk_stats;
 
+/* Progress of an RDB load, as INFO reports it (written by rdb_load.c on
+ * the owning shard from the progress the loader sends with each batch). */
+typedef struct rk_loading {
+    int active;
+    int64_t start_ms;
+    uint64_t total_bytes, loaded_bytes;
+    uint64_t rdb_used_mem;   /* the file's used-mem AUX field */
+    int64_t eta_seconds;
+} rk_loading;
+
 /* Error statistics: prefix ("ERR", "WRONGTYPE", ...) -> count. Bounded like Redis (128 kinds). */
 #define RK_MAX_ERRORSTATS 128
 typedef struct rk_errorstat {
@@ -113,10 +124,39 @@ typedef struct rk_shard {
      * (lazyfree.c); NULL until first used. */
     struct rk_lazyfree *lazyfree;
 
+    /* Persistence (storage/). `snap` is the running snapshot's state here
+     * (snapshot.c), NULL when none; `persist` is persist.c's per-shard
+     * state (save waiters, and on shard 0 the save coordinator).
+     * `last_save_failed` mirrors shard 0's last save status, for MISCONF.
+     * `loading` is set while an RDB file is loaded into the shards
+     * (rdb_load.c): commands without CMD_LOADING get -LOADING. */
+    struct rk_snapshot *snap;
+    struct rk_persist *persist;
+    int last_save_failed;
+    rk_loading loading;
+
     int active_expire_enabled;
     uint64_t expire_db_cursor;   /* which db the active expiry continues with */
     int stopping;
 } rk_shard;
+
+/* What storage/ plugs into every shard loop (the lower layer declares, the
+ * higher fills in): handlers for the message ranges MSG_PERSIST_* and
+ * MSG_LOAD_*, work for every tick and before every wait. Set once by
+ * main.c before the shard threads start; NULL members are skipped. */
+typedef struct rk_shard_plugins {
+    void (*persist_msg)(rk_shard *s, rk_msg *m);
+    void (*load_msg)(rk_shard *s, rk_msg *m);
+    void (*on_tick)(rk_shard *s);
+    void (*before_wait)(rk_shard *s);
+    /* On the shard thread before its loop runs; -1 fails the start-up. */
+    int (*on_start)(rk_shard *s);
+    /* INFO persistence lines after rdb_changes_since_last_save (shard 0). */
+    void (*info_persistence)(rk_shard *s, char *buf, size_t cap);
+    /* The shard loop is stopping (after the loop returned). */
+    void (*on_stop)(rk_shard *s);
+} rk_shard_plugins;
+extern rk_shard_plugins g_shard_plugins;
 
 extern rk_shard *g_shards[RK_MAX_SHARDS];
 extern int g_nshards;

@@ -1,0 +1,730 @@
+/* persist.c: saving RDB files as Redis users know it (see persist.h).
+ *
+ * Owns: every shard's rk_persist (its waiting clients, its cut's change
+ * count, its LASTSAVE mirror) and, on shard 0, the save coordinator.
+ * Threads: each shard touches only its own rk_persist; the coordinator
+ * state is touched only on shard 0 (in hops that run there and in shard 0's
+ * own messages and ticks). The start-up thread talks to shard 0 only through
+ * a message and a pipe (persist_save_before_exit).
+ *
+ * Invariants:
+ *  - at most one save runs (coord->job != 0 while it does); a save's job
+ *    number is unique and increasing;
+ *  - a client waiting for a save is registered on its home shard before the
+ *    sink may finish (the START message is sent after the registration, and
+ *    the sink writes nothing before it), so no status is missed;
+ *  - a shard subtracts the changes counted at its cut from `dirty` only for
+ *    a successful save of the job whose cut it took. */
+#include "storage/persist.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/client.h"
+#include "core/log.h"
+#include "core/multikey.h"
+#include "core/txn.h"
+#include "io/reply.h"
+#include "storage/rdb_load.h"
+#include "storage/rdb_sink.h"
+#include "storage/snapshot.h"
+
+/* Redis's CONFIG_BGSAVE_RETRY_DELAY: after a failed save, save points wait this long. */
+#define SAVE_RETRY_DELAY_S 5
+/* Shards report their change counter to shard 0 at most this often. */
+#define DIRTY_REPORT_MS 100
+
+enum waiter_kind { W_SAVE, W_SHUTDOWN, W_EXIT };
+
+/* Someone waiting for a save to end. job 0: waiting for the save that runs
+ * now to end, to then start its own (SHUTDOWN and the exit save). */
+typedef struct save_waiter {
+    struct save_waiter *next;
+    enum waiter_kind kind;
+    uint64_t job;
+    rk_client *client;     /* W_SAVE, W_SHUTDOWN: kept alive by CLIENT_IN_TXN */
+    int force;             /* W_SHUTDOWN: exit even when the save fails */
+    int notify_fd;         /* W_EXIT (shard 0): the start-up thread's pipe */
+} save_waiter;
+
+typedef struct save_coord {
+    uint64_t next_job;
+    uint64_t job;              /* the running save, 0 when none */
+    int64_t start_ms;
+    int scheduled;             /* BGSAVE SCHEDULE / BGSAVE inside EXEC */
+    int last_ok;
+    int64_t last_try_s, lastsave_s, last_time_sec;
+    uint64_t saves, last_cow;
+    int auto_pending;          /* a save point's save was started, not yet claimed */
+    int64_t dirty_of[RK_MAX_SHARDS];
+} save_coord;
+
+typedef struct rk_persist {
+    save_waiter *waiters;
+    uint64_t cut_job;
+    int64_t dirty_at_cut;
+    int64_t lastsave_s;        /* mirror of shard 0's, for LASTSAVE */
+    int64_t dirty_reported, last_report_ms;
+    save_coord *coord;         /* shard 0 only */
+} rk_persist;
+
+typedef struct dirty_report {
+    rk_msg m;
+    int shard;
+    int64_t dirty;
+} dirty_report;
+
+typedef struct save_status {
+    rk_msg m;
+    uint64_t job;
+    int ok;
+    int64_t lastsave_s;
+} save_status;
+
+typedef struct exit_request {
+    rk_msg m;
+    int notify_fd;
+} exit_request;
+
+/* What a save transaction carries (t->arg, coordinator-owned; the hops
+ * read job and sink, which are set before the cut hop is sent). */
+enum op_kind { OP_BGSAVE, OP_SAVE, OP_SHUTDOWN, OP_AUTO, OP_EXIT };
+enum claim { CLAIM_STARTED = 1, CLAIM_BUSY, CLAIM_SCHEDULED };
+
+typedef struct save_op {
+    enum op_kind kind;
+    int schedule_only;         /* BGSAVE inside EXEC: Redis schedules it */
+    int force;
+    int notify_fd;
+    rk_client *waiter;         /* SAVE/SHUTDOWN: the client answered at the end */
+    uint64_t job;
+    rdb_sink *sink;
+} save_op;
+
+static int64_t now_s(void) { return rk_mstime() / 1000; }
+
+static const rk_command *save_command(void);
+
+/* ---- waiters ------------------------------------------------------------ */
+
+static save_waiter *add_waiter(rk_shard *s, enum waiter_kind kind, uint64_t job)
+{
+    save_waiter *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    w->kind = kind;
+    w->job = job;
+    w->notify_fd = -1;
+    w->next = s->persist->waiters;
+    s->persist->waiters = w;
+    return w;
+}
+
+static void reply_to_client(rk_client *c, const char *line)
+{
+    rk_buf b;
+    rk_buf_init(&b);
+    if (rk_buf_append_str(&b, line) != 0)
+        rk_buf_clear(&b); /* the client then gets an empty reply slot: still in order */
+    client_txn_done(c, &b);
+    rk_buf_free(&b);
+}
+
+static void notify_exit(int fd, char verdict)
+{
+    ssize_t n;
+    do
+        n = write(fd, &verdict, 1);
+    while (n < 0 && errno == EINTR);
+}
+
+static void ask_for_exit(void)
+{
+    union sigval v = {.sival_int = RK_SHUTDOWN_SAVED};
+    sigqueue(getpid(), SIGTERM, v);
+}
+
+/* ---- starting a save ---------------------------------------------------- */
+
+static void claim_hop(rk_shard *s, rk_txn *t, rk_buf *out)
+{
+    if (s->id != 0)
+        return;
+    save_op *op = t->arg;
+    save_coord *co = s->persist->coord;
+    unsigned char verdict;
+    uint64_t job = 0;
+    if (op->kind == OP_AUTO)
+        co->auto_pending = 0;
+    if (co->job) {
+        verdict = CLAIM_BUSY;
+    } else if (op->schedule_only) {
+        co->scheduled = 1;
+        verdict = CLAIM_SCHEDULED;
+    } else {
+        job = ++co->next_job;
+        co->job = job;
+        co->start_ms = rk_mstime();
+        co->last_try_s = now_s();
+        co->scheduled = 0;
+        verdict = CLAIM_STARTED;
+    }
+    if (rk_buf_append(out, &verdict, 1) != 0 || rk_buf_append(out, &job, sizeof job) != 0)
+        rk_buf_clear(out);
+}
+
+static void cut_hop(rk_shard *s, rk_txn *t, rk_buf *out)
+{
+    save_op *op = t->arg;
+    s->persist->cut_job = op->job;
+    s->persist->dirty_at_cut = s->dirty;
+    int64_t used = rk_alloc_thread_used();
+    snapshot_begin(s, op->sink, op->job); /* a failure is reported to the sink */
+    if (rk_buf_append(out, &used, sizeof used) != 0)
+        rk_buf_clear(out);
+}
+
+static void finish_with(rk_txn *t, const char *line)
+{
+    if (line)
+        rk_buf_append_str(&t->reply, line);
+    txn_finish(t);
+}
+
+/* After the cut: register who waits, then let the sink begin. */
+static void cut_step(rk_txn *t)
+{
+    save_op *op = t->arg;
+    rdb_aux_info aux;
+    memset(&aux, 0, sizeof aux);
+    aux.ctime = now_s();
+    for (int i = 0; i < g_nshards; i++) {
+        int64_t used = 0;
+        if (t->out[i].len == sizeof used)
+            memcpy(&used, t->out[i].data, sizeof used);
+        aux.used_mem += used;
+    }
+    memcpy(aux.repl_id, g_run_id, 40);
+    aux.repl_id[40] = '\0';
+    rk_shard *s = t->coord;
+    const char *reply = NULL;
+    save_waiter *w = NULL;
+    switch (op->kind) {
+    case OP_BGSAVE:
+        reply = "+Background saving started\r\n";
+        break;
+    case OP_AUTO:
+        break;
+    case OP_SAVE:
+    case OP_SHUTDOWN:
+        w = add_waiter(s, op->kind == OP_SAVE ? W_SAVE : W_SHUTDOWN, op->job);
+        if (!w) {
+            reply = "-ERR out of memory\r\n"; /* the save goes on without a listener */
+            break;
+        }
+        w->client = op->waiter;
+        w->force = op->force;
+        break;
+    case OP_EXIT:
+        w = add_waiter(s, W_EXIT, op->job);
+        if (!w) {
+            notify_exit(op->notify_fd, 'f');
+            break;
+        }
+        w->notify_fd = op->notify_fd;
+        break;
+    }
+    rdb_sink_send_start(op->sink, &aux);
+    finish_with(t, reply);
+}
+
+static void claim_step(rk_txn *t)
+{
+    save_op *op = t->arg;
+    const rk_buf *o = &t->out[0];
+    unsigned char verdict = o->len == 1 + sizeof(uint64_t) ? (unsigned char)o->data[0] : 0;
+    rk_shard *s = t->coord;
+    if (verdict == CLAIM_SCHEDULED) {
+        finish_with(t, "+Background saving scheduled\r\n");
+        return;
+    }
+    if (verdict != CLAIM_STARTED) {
+        if ((op->kind == OP_SHUTDOWN || op->kind == OP_EXIT) && verdict == CLAIM_BUSY) {
+            /* Redis stops a running save and saves anew; here the running
+             * one finishes first, then this save starts (waiter job 0). */
+            save_waiter *w = add_waiter(s, op->kind == OP_SHUTDOWN ? W_SHUTDOWN : W_EXIT, 0);
+            if (w) {
+                w->client = op->waiter;
+                w->force = op->force;
+                w->notify_fd = op->notify_fd;
+                finish_with(t, NULL);
+                return;
+            }
+        }
+        if (op->kind == OP_EXIT)
+            notify_exit(op->notify_fd, 'f');
+        if (op->waiter)
+            reply_to_client(op->waiter, verdict == CLAIM_BUSY ? "-ERR Background save already in progress\r\n"
+                                                              : "-ERR out of memory\r\n");
+        else if (op->kind == OP_BGSAVE)
+            rk_buf_append_str(&t->reply, verdict == CLAIM_BUSY ? "-ERR Background save already in progress\r\n"
+                                                               : "-ERR out of memory\r\n");
+        finish_with(t, NULL);
+        return;
+    }
+    memcpy(&op->job, o->data + 1, sizeof op->job);
+    char err[128];
+    op->sink = rdb_sink_start(op->job, g_nshards, s->cfg.dbfilename, s->cfg.rdbchecksum, err, sizeof err);
+    if (!op->sink) {
+        /* Nothing was cut: shard 0 hears of it as of any failed save. */
+        rk_log(LL_WARNING, "Can't save in background: %s", err);
+        save_result *r = calloc(1, sizeof *r);
+        if (r) {
+            r->m.type = MSG_SAVE_RESULT;
+            r->job = op->job;
+            snprintf(r->err, sizeof r->err, "%s", err);
+            shard_send(0, &r->m);
+        } else {
+            abort(); /* shard 0 would believe a save runs forever */
+        }
+        if (op->kind == OP_EXIT)
+            notify_exit(op->notify_fd, 'f');
+        if (op->waiter)
+            reply_to_client(op->waiter, "-ERR\r\n");
+        finish_with(t, op->kind == OP_BGSAVE ? "-ERR\r\n" : NULL);
+        return;
+    }
+    txn_hop(t, cut_hop, cut_step);
+}
+
+/* Starts a save of `kind`. A BGSAVE answers `c` through the transaction;
+ * SAVE and SHUTDOWN answer `waiter` (a client kept in its transaction state,
+ * CLIENT_IN_TXN, until the save ends: see waiter_start). Returns -1 when
+ * the transaction could not be created (the caller answers). */
+static int start_save(rk_client *c, rk_client *waiter, enum op_kind kind, int schedule_only, int force,
+                      int notify_fd)
+{
+    save_op *op = calloc(1, sizeof *op);
+    if (!op)
+        return -1;
+    op->kind = kind;
+    op->schedule_only = schedule_only;
+    op->force = force;
+    op->notify_fd = notify_fd;
+    op->waiter = waiter;
+    rk_slice name = RK_SLICE("save");
+    rk_txn *t = txn_new(c, save_command(), txn_all_shards(), 1, &name);
+    if (!t) {
+        free(op);
+        return -1;
+    }
+    t->arg = op;
+    t->arg_free = free;
+    txn_start(t, claim_hop, claim_step);
+    return 0;
+}
+
+/* SAVE and SHUTDOWN: the client's own transaction slot stays reserved
+ * (client_txn_begin) while an internal transaction runs the save; the
+ * answer fills that slot when the save ends (client_txn_done). */
+static int waiter_start(rk_client *c, enum op_kind kind, int force)
+{
+    if (client_txn_begin(c) != 0)
+        return -1;
+    if (start_save(NULL, c, kind, 0, force, -1) != 0) {
+        rk_buf empty;
+        rk_buf_init(&empty);
+        client_txn_done(c, &empty); /* gives the slot back; the caller answers */
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- the end of a save ------------------------------------------------- */
+
+static void broadcast_status(uint64_t job, int ok, int64_t lastsave_s)
+{
+    for (int i = 0; i < g_nshards; i++) {
+        save_status *st = calloc(1, sizeof *st);
+        if (!st)
+            abort(); /* a shard left with a wrong MISCONF state and a stuck client */
+        st->m.type = MSG_SAVE_STATUS;
+        st->job = job;
+        st->ok = ok;
+        st->lastsave_s = lastsave_s;
+        shard_send(i, &st->m);
+    }
+}
+
+/* Shard 0: the sink (or a failed start) reports. */
+static void on_save_result(rk_shard *s, save_result *r)
+{
+    save_coord *co = s->persist->coord;
+    assert(co->job == r->job);
+    co->job = 0;
+    co->last_ok = r->ok;
+    co->last_time_sec = (rk_mstime() - co->start_ms + 500) / 1000;
+    if (r->ok) {
+        co->lastsave_s = now_s();
+        co->saves++;
+        co->last_cow = r->cow_bytes;
+        rk_log(LL_NOTICE, "Background saving terminated with success (%llu bytes, %llu bytes of snapshot buffers)",
+               (unsigned long long)r->bytes, (unsigned long long)r->cow_bytes);
+    } else {
+        rk_log(LL_WARNING, "Background saving error: %s", r->err[0] ? r->err : "unknown");
+    }
+    broadcast_status(r->job, r->ok, co->lastsave_s);
+    free(r);
+    if (co->scheduled) {
+        co->scheduled = 0;
+        rk_log(LL_NOTICE, "Background saving started by a scheduled BGSAVE");
+        if (start_save(NULL, NULL, OP_AUTO, 0, 0, -1) != 0)
+            co->scheduled = 1; /* retried on the next tick */
+    }
+}
+
+static void wake_waiter(rk_shard *s, save_waiter *w, uint64_t job, int ok)
+{
+    if (w->job == 0) {
+        /* It waited for someone else's save: now start its own. */
+        if (w->kind == W_SHUTDOWN) {
+            if (start_save(NULL, w->client, OP_SHUTDOWN, 0, w->force, -1) != 0)
+                reply_to_client(w->client, "-ERR Errors trying to SHUTDOWN. Check logs.\r\n");
+        } else if (start_save(NULL, NULL, OP_EXIT, 0, 0, w->notify_fd) != 0) {
+            notify_exit(w->notify_fd, 'f');
+        }
+        return;
+    }
+    (void)job;
+    (void)s;
+    switch (w->kind) {
+    case W_SAVE:
+        reply_to_client(w->client, ok ? "+OK\r\n" : "-ERR\r\n");
+        break;
+    case W_SHUTDOWN:
+        if (ok || w->force) {
+            rk_log(LL_WARNING, ok ? "DB saved on disk" : "Error trying to save the DB, exiting anyway (FORCE)");
+            client_kill(w->client);
+            reply_to_client(w->client, "");
+            ask_for_exit();
+        } else {
+            rk_log(LL_WARNING, "Error trying to save the DB, can't exit.");
+            reply_to_client(w->client, "-ERR Errors trying to SHUTDOWN. Check logs.\r\n");
+        }
+        break;
+    case W_EXIT:
+        notify_exit(w->notify_fd, ok ? 'y' : 'f');
+        break;
+    }
+}
+
+static void on_save_status(rk_shard *s, save_status *st)
+{
+    rk_persist *p = s->persist;
+    s->last_save_failed = !st->ok;
+    p->lastsave_s = st->lastsave_s;
+    if (st->ok && p->cut_job == st->job) {
+        s->dirty -= p->dirty_at_cut;
+        p->dirty_at_cut = 0;
+    }
+    /* Detach the list first: waking may register new waiters. */
+    save_waiter *list = p->waiters;
+    p->waiters = NULL;
+    save_waiter **keep = &p->waiters;
+    while (list) {
+        save_waiter *w = list;
+        list = w->next;
+        if (w->job == st->job || w->job == 0) {
+            wake_waiter(s, w, st->job, st->ok);
+            free(w);
+        } else {
+            w->next = NULL;
+            while (*keep)
+                keep = &(*keep)->next;
+            *keep = w;
+        }
+    }
+}
+
+/* ---- save points -------------------------------------------------------- */
+
+static void report_dirty(rk_shard *s)
+{
+    rk_persist *p = s->persist;
+    int64_t now = rk_mstime();
+    if (s->dirty == p->dirty_reported || now - p->last_report_ms < DIRTY_REPORT_MS)
+        return;
+    if (s->id == 0) {
+        p->coord->dirty_of[0] = s->dirty;
+    } else {
+        dirty_report *d = malloc(sizeof *d);
+        if (!d)
+            return; /* reported on a later tick */
+        d->m.type = MSG_DIRTY_REPORT;
+        d->shard = s->id;
+        d->dirty = s->dirty;
+        shard_send(0, &d->m);
+    }
+    p->dirty_reported = s->dirty;
+    p->last_report_ms = now;
+}
+
+/* Shard 0, every tick: Redis's serverCron save-point check. */
+static void check_save_points(rk_shard *s)
+{
+    save_coord *co = s->persist->coord;
+    if (co->job || co->auto_pending || s->loading.active)
+        return;
+    if (co->scheduled) {
+        co->scheduled = 0;
+        if (start_save(NULL, NULL, OP_AUTO, 0, 0, -1) != 0)
+            co->scheduled = 1;
+        else
+            co->auto_pending = 1;
+        return;
+    }
+    int64_t dirty = 0;
+    for (int i = 0; i < g_nshards; i++)
+        dirty += co->dirty_of[i];
+    int64_t now = now_s();
+    for (int i = 0; i < s->cfg.n_save_params; i++) {
+        const rk_save_param *sp = &s->cfg.save_params[i];
+        if (dirty >= sp->changes && now - co->lastsave_s > sp->seconds &&
+            (co->last_ok || now - co->last_try_s > SAVE_RETRY_DELAY_S)) {
+            rk_log(LL_NOTICE, "%lld changes in %lld seconds. Saving...", (long long)sp->changes,
+                   (long long)sp->seconds);
+            if (start_save(NULL, NULL, OP_AUTO, 0, 0, -1) == 0)
+                co->auto_pending = 1;
+            break;
+        }
+    }
+}
+
+/* ---- commands ---------------------------------------------------------- */
+
+static void coord_reply(rk_client *c, const char *line)
+{
+    rk_reply r = {client_reply_buf(c), c->resp};
+    if (line[0] == '-') {
+        reply_error(&r, line + 1);
+        shard_count_error(c->home, line + 1);
+    } else {
+        reply_simple(&r, line);
+    }
+}
+
+static void bgsave_coord(rk_client *c, const rk_command *cmd, int argc, rk_slice *argv)
+{
+    (void)cmd;
+    if (argc > 2 || (argc == 2 && !rk_slice_eq_nocase(argv[1], "schedule"))) {
+        coord_reply(c, "-ERR syntax error");
+        return;
+    }
+    /* Inside EXEC Redis schedules rather than saves. */
+    int schedule_only = client_exec_txn(c) != NULL;
+    if (start_save(c, NULL, OP_BGSAVE, schedule_only, 0, -1) != 0)
+        coord_reply(c, "-ERR out of memory");
+}
+
+static void save_coord_cmd(rk_client *c, const rk_command *cmd, int argc, rk_slice *argv)
+{
+    (void)cmd;
+    (void)argc;
+    (void)argv;
+    if (waiter_start(c, OP_SAVE, 0) != 0)
+        coord_reply(c, "-ERR out of memory");
+}
+
+static void lastsave_proc(rk_ctx *c)
+{
+    reply_int(&c->r, c->shard->persist->lastsave_s);
+}
+
+static void shutdown_coord(rk_client *c, const rk_command *cmd, int argc, rk_slice *argv)
+{
+    (void)cmd;
+    int save = 0, nosave = 0, abort_req = 0, force = 0;
+    for (int i = 1; i < argc; i++) {
+        if (rk_slice_eq_nocase(argv[i], "nosave")) nosave = 1;
+        else if (rk_slice_eq_nocase(argv[i], "save")) save = 1;
+        else if (rk_slice_eq_nocase(argv[i], "now")) continue;
+        else if (rk_slice_eq_nocase(argv[i], "force")) force = 1;
+        else if (rk_slice_eq_nocase(argv[i], "abort")) abort_req = 1;
+        else { coord_reply(c, "-ERR syntax error"); return; }
+    }
+    if ((save && nosave) || (abort_req && argc > 2)) {
+        coord_reply(c, "-ERR syntax error");
+        return;
+    }
+    if (abort_req) {
+        coord_reply(c, "-ERR No shutdown in progress.");
+        return;
+    }
+    rk_log(LL_WARNING, "User requested shutdown...");
+    if (!nosave && (save || c->home->cfg.n_save_params > 0) && !c->home->loading.active) {
+        rk_log(LL_NOTICE, "Saving the final RDB snapshot before exiting.");
+        if (waiter_start(c, OP_SHUTDOWN, force) != 0)
+            coord_reply(c, "-ERR Errors trying to SHUTDOWN. Check logs.");
+        return;
+    }
+    /* Redis sends no reply when it exits. */
+    client_kill(c);
+    ask_for_exit();
+}
+
+const rk_command rk_persist_commands[] = {
+    {.name = "save", .arity = 1, .flags = CMD_NOSCRIPT | CMD_ADMIN | CMD_NO_MULTI, .acl_categories = "@admin @slow @dangerous",
+     .exec = EXEC_ALL, .coord = save_coord_cmd, .summary = "Synchronously saves the database(s) to disk.",
+     .since = "1.0.0", .group = "server", .complexity = "O(N) where N is the total number of keys in all databases"},
+    {.name = "bgsave", .arity = -1, .flags = CMD_NOSCRIPT | CMD_ADMIN, .acl_categories = "@admin @slow @dangerous",
+     .exec = EXEC_ALL, .coord = bgsave_coord, .summary = "Asynchronously saves the database(s) to disk.",
+     .since = "1.0.0", .group = "server", .complexity = "O(1)"},
+    {.name = "lastsave", .arity = 1, .flags = CMD_LOADING | CMD_STALE | CMD_FAST,
+     .acl_categories = "@admin @fast @dangerous", .exec = EXEC_CONN, .proc = lastsave_proc,
+     .summary = "Returns the Unix timestamp of the last successful save to disk.", .since = "1.0.0",
+     .group = "server", .complexity = "O(1)", .tips = "nondeterministic_output"},
+    {.name = "shutdown", .arity = -1,
+     .flags = CMD_ADMIN | CMD_NOSCRIPT | CMD_LOADING | CMD_STALE | CMD_NO_MULTI | CMD_SENTINEL | CMD_ALLOW_BUSY,
+     .acl_categories = "@admin @slow @dangerous", .exec = EXEC_ALL, .coord = shutdown_coord,
+     .summary = "Synchronously saves the database(s) to disk and shuts down the Redis server.", .since = "1.0.0",
+     .group = "server", .complexity = "O(N) when saving, where N is the total number of keys in all databases"},
+    {0},
+};
+
+static const rk_command *save_command(void)
+{
+    return cmd_lookup(RK_SLICE("save"));
+}
+
+/* ---- shard plugins ------------------------------------------------------ */
+
+static int persist_on_start(rk_shard *s)
+{
+    rk_persist *p = calloc(1, sizeof *p);
+    if (!p)
+        return -1;
+    p->lastsave_s = g_start_ms / 1000; /* as Redis: at start the data counts as saved */
+    if (s->id == 0) {
+        p->coord = calloc(1, sizeof *p->coord);
+        if (!p->coord) {
+            free(p);
+            return -1;
+        }
+        p->coord->last_ok = 1;
+        p->coord->lastsave_s = p->lastsave_s;
+        p->coord->last_time_sec = -1;
+    }
+    s->persist = p;
+    return 0;
+}
+
+static void persist_on_tick(rk_shard *s)
+{
+    report_dirty(s);
+    if (s->id == 0)
+        check_save_points(s);
+}
+
+static void persist_msg(rk_shard *s, rk_msg *m)
+{
+    switch (m->type) {
+    case MSG_SNAP_CHUNK_BACK:
+    case MSG_SNAP_ABORT:
+        snapshot_handle_msg(s, m);
+        break;
+    case MSG_SAVE_RESULT:
+        assert(s->id == 0);
+        on_save_result(s, (save_result *)m);
+        break;
+    case MSG_SAVE_STATUS:
+        on_save_status(s, (save_status *)m);
+        free(m);
+        break;
+    case MSG_DIRTY_REPORT: {
+        dirty_report *d = (dirty_report *)m;
+        assert(s->id == 0 && d->shard >= 0 && d->shard < g_nshards);
+        s->persist->coord->dirty_of[d->shard] = d->dirty;
+        free(d);
+        break;
+    }
+    case MSG_SAVE_REQUEST: {
+        exit_request *q = (exit_request *)m;
+        assert(s->id == 0);
+        if (s->cfg.n_save_params == 0 || s->loading.active) {
+            notify_exit(q->notify_fd, 'n');
+        } else {
+            rk_log(LL_NOTICE, "Saving the final RDB snapshot before exiting.");
+            if (start_save(NULL, NULL, OP_EXIT, 0, 0, q->notify_fd) != 0)
+                notify_exit(q->notify_fd, 'f');
+        }
+        free(q);
+        break;
+    }
+    default:
+        assert(0 && "unknown persistence message");
+    }
+}
+
+static void persist_info(rk_shard *s, char *buf, size_t cap)
+{
+    const save_coord *co = s->persist->coord;
+    int64_t now = rk_mstime();
+    snprintf(buf, cap,
+             "rdb_bgsave_in_progress:%d\r\nrdb_last_save_time:%lld\r\nrdb_last_bgsave_status:%s\r\n"
+             "rdb_last_bgsave_time_sec:%lld\r\nrdb_current_bgsave_time_sec:%lld\r\nrdb_saves:%llu\r\n"
+             "rdb_last_cow_size:%llu\r\n",
+             co->job ? 1 : 0, (long long)co->lastsave_s, co->last_ok ? "ok" : "err",
+             (long long)co->last_time_sec, co->job ? (long long)((now - co->start_ms) / 1000) : -1LL,
+             (unsigned long long)co->saves, (unsigned long long)co->last_cow);
+}
+
+static void persist_on_stop(rk_shard *s)
+{
+    snapshot_abandon(s);
+}
+
+void persist_install_plugins(void)
+{
+    g_shard_plugins.persist_msg = persist_msg;
+#if __has_include("storage/rdb_load.c") /* TEMP until the loader lands */
+    g_shard_plugins.load_msg = rdb_load_handle_msg;
+#endif
+    g_shard_plugins.on_start = persist_on_start;
+    g_shard_plugins.on_tick = persist_on_tick;
+    g_shard_plugins.before_wait = snapshot_before_wait;
+    g_shard_plugins.info_persistence = persist_info;
+    g_shard_plugins.on_stop = persist_on_stop;
+}
+
+int persist_save_before_exit(void)
+{
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return -1;
+    exit_request *q = calloc(1, sizeof *q);
+    if (!q) {
+        close(fds[0]);
+        close(fds[1]);
+        return -1;
+    }
+    q->m.type = MSG_SAVE_REQUEST;
+    q->notify_fd = fds[1];
+    shard_send(0, &q->m);
+    char verdict = 'f';
+    ssize_t n;
+    do
+        n = read(fds[0], &verdict, 1);
+    while (n < 0 && errno == EINTR);
+    close(fds[0]);
+    close(fds[1]);
+    if (n == 1 && verdict == 'y')
+        rk_log(LL_NOTICE, "DB saved on disk");
+    return n == 1 && (verdict == 'y' || verdict == 'n') ? 0 : -1;
+}

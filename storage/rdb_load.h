@@ -1,0 +1,47 @@
+/* rdb_load.h: loading an RDB file into the running shards, in parallel.
+ *
+ * The loading thread (never a shard: the start-up thread, or a thread
+ * started for DEBUG RELOAD or a replica's full sync) maps the file, walks
+ * its structure and hands each key's bytes to the shard that owns the key
+ * in bounded batches; every shard decodes and inserts its own keys on its
+ * own heap, so decoding runs on all shards at once. While a load runs every
+ * shard has s->loading.active set and answers -LOADING to commands without
+ * CMD_LOADING. A load that fails part-way leaves the shards' databases
+ * emptied again: a file is loaded whole or not at all. */
+#ifndef RK_STORAGE_RDB_LOAD_H
+#define RK_STORAGE_RDB_LOAD_H
+#include <stddef.h>
+#include <stdint.h>
+#include "core/shard.h"
+
+typedef struct rdb_load_result {
+    int rdbver;
+    uint64_t keys_loaded;
+    uint64_t keys_expired;   /* skipped because their TTL had passed */
+    uint64_t bytes;
+    int64_t usec;
+} rdb_load_result;
+
+/* Blocking; on a non-shard thread, with the shards running. The file
+ * replaces the dataset: every shard empties its databases first. Returns 0
+ * when loaded, 1 when the file does not exist (nothing done), -1 on
+ * failure with err naming the file, the byte offset and the reason (the
+ * shards' data is then emptied). Keys whose TTL has passed are skipped and
+ * counted, as a Redis master does. One load at a time: a second concurrent
+ * call fails. */
+int rdb_load_into_shards(const char *path, rdb_load_result *res, char *err, size_t errlen);
+
+/* Keep keys whose TTL has passed (a replica loading its master's file
+ * leaves expiry to the master). */
+#define RDB_LOAD_KEEP_EXPIRED 1
+/* As rdb_load_into_shards, with RDB_LOAD_* flags. */
+int rdb_load_into_shards_flags(const char *path, int flags, rdb_load_result *res, char *err, size_t errlen);
+
+/* Start-up: before the shard threads start, mark them loading when `path`
+ * exists, so that the first client already gets -LOADING. */
+void rdb_load_mark_loading(const char *path);
+
+/* Shard side: the MSG_LOAD_* messages (installed in g_shard_plugins). */
+void rdb_load_handle_msg(rk_shard *s, rk_msg *m);
+
+#endif

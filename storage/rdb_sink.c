@@ -1,0 +1,353 @@
+/* rdb_sink.c: the snapshot sink thread (see rdb_sink.h).
+ *
+ * Owns: the temporary file, its io_uring ring, the running CRC and the
+ * queue of chunks that arrived before the start message. Thread: one sink
+ * thread per save; other threads only push to its mailbox.
+ *
+ * Invariants:
+ *  - bytes reach the file strictly in arrival order at increasing offsets,
+ *    and the CRC covers exactly the bytes written, in that order;
+ *  - every chunk received goes back to its shard exactly once;
+ *  - after the first failure nothing more is written and the temporary file
+ *    is removed: the previous dump.rdb is never touched unless the new file
+ *    is complete and durable (rename after fsync).
+ * Bounds: the early queue holds at most the shards' credits' worth of
+ * chunks (snapshot.c); a write is retried at most SINK_MAX_RETRIES times
+ * when the kernel makes no progress. */
+#include "storage/rdb_sink.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <liburing.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/shard.h"
+#include "storage/crc64.h"
+
+#define SINK_MAX_RETRIES 16
+
+struct rdb_sink {
+    rk_mailbox mb;
+    uint64_t job;
+    int nshards;
+    int checksum;
+    char final_name[1024];
+    char tmp_name[64];
+    pthread_t thread;
+    /* Written by the coordinator before it pushes `start`, read by the sink after popping it. */
+    struct {
+        rk_msg m;
+        rdb_aux_info aux;
+    } start;
+    save_result *result; /* preallocated: the report cannot fail for lack of memory */
+    /* Sink thread only from here. */
+    int fd;
+    int failed;          /* errno-like code of the first failure, 0 while fine */
+    int started;
+    int lasts;           /* shards whose last chunk arrived */
+    uint64_t off, crc, cow;
+    snap_chunk *early_head, *early_tail;
+    struct io_uring ring;
+    int have_ring;
+};
+
+static void sink_fail(rdb_sink *k, int err, const char *fmt, const char *arg)
+{
+    if (k->failed)
+        return;
+    k->failed = err ? err : EIO;
+    char what[160];
+    snprintf(what, sizeof what, fmt, arg);
+    snprintf(k->result->err, sizeof k->result->err, "%.150s: %s", what, strerror(k->failed));
+    rk_log(LL_WARNING, "Background saving error: %s", k->result->err);
+}
+
+/* One operation on the ring (or nothing when there is none): 0, or -errno. */
+static int ring_wait(rdb_sink *k)
+{
+    struct io_uring_cqe *cqe;
+    int rc;
+    do
+        rc = io_uring_wait_cqe(&k->ring, &cqe);
+    while (rc == -EINTR);
+    if (rc < 0)
+        return rc;
+    rc = cqe->res;
+    io_uring_cqe_seen(&k->ring, cqe);
+    return rc;
+}
+
+/* Appends p[0, n) at the current offset and adds it to the CRC. The CRC of
+ * the chunk is computed while the kernel copies it. */
+static void sink_write(rdb_sink *k, const char *p, size_t n)
+{
+    if (k->failed || n == 0)
+        return;
+    int crc_done = 0;
+    int retries = 0;
+    while (n > 0) {
+        ssize_t w;
+        struct io_uring_sqe *sqe = k->have_ring ? io_uring_get_sqe(&k->ring) : NULL;
+        if (sqe) {
+            io_uring_prep_write(sqe, k->fd, p, (unsigned)(n > (1u << 30) ? (1u << 30) : n), k->off);
+            io_uring_submit(&k->ring);
+            if (!crc_done) {
+                k->crc = rk_crc64(k->crc, p, n);
+                crc_done = 1;
+            }
+            w = ring_wait(k);
+            if (w < 0) {
+                errno = (int)-w;
+                w = -1;
+            }
+        } else {
+            if (!crc_done) {
+                k->crc = rk_crc64(k->crc, p, n);
+                crc_done = 1;
+            }
+            w = pwrite(k->fd, p, n, (off_t)k->off);
+        }
+        if (w < 0 && (errno == EINTR || errno == EAGAIN) && ++retries <= SINK_MAX_RETRIES)
+            continue;
+        if (w <= 0) {
+            sink_fail(k, w == 0 ? ENOSPC : errno, "writing %s", k->tmp_name);
+            return;
+        }
+        p += w;
+        n -= (size_t)w;
+        k->off += (uint64_t)w;
+    }
+}
+
+static int sink_fsync(rdb_sink *k, int fd)
+{
+    struct io_uring_sqe *sqe = k->have_ring ? io_uring_get_sqe(&k->ring) : NULL;
+    if (!sqe)
+        return fsync(fd) == 0 ? 0 : -errno;
+    io_uring_prep_fsync(sqe, fd, 0);
+    io_uring_submit(&k->ring);
+    return ring_wait(k);
+}
+
+static int sink_rename(rdb_sink *k)
+{
+    struct io_uring_sqe *sqe = k->have_ring ? io_uring_get_sqe(&k->ring) : NULL;
+    if (!sqe)
+        return rename(k->tmp_name, k->final_name) == 0 ? 0 : -errno;
+    io_uring_prep_renameat(sqe, AT_FDCWD, k->tmp_name, AT_FDCWD, k->final_name, 0);
+    io_uring_submit(&k->ring);
+    return ring_wait(k);
+}
+
+static void write_header(rdb_sink *k)
+{
+    rk_buf hdr;
+    rk_buf_init(&hdr);
+    rdb_writer w;
+    rdb_writer_init_buf(&w, &hdr, 0, 0);
+    if (rdb_writer_header(&w, &k->start.aux) != 0 || rdb_writer_flush(&w) != 0)
+        sink_fail(k, ENOMEM, "building the header of %s", k->tmp_name);
+    else
+        sink_write(k, hdr.data, hdr.len);
+    rdb_writer_release(&w);
+    rk_buf_free(&hdr);
+}
+
+static void give_back(snap_chunk *c)
+{
+    c->m.type = MSG_SNAP_CHUNK_BACK;
+    shard_send(c->shard, &c->m);
+}
+
+static void ask_shards_to_stop(rdb_sink *k)
+{
+    for (int i = 0; i < k->nshards; i++) {
+        snap_chunk *a = calloc(1, sizeof *a);
+        if (!a)
+            continue; /* the shard then just finishes its walk; the result is the same */
+        a->m.type = MSG_SNAP_ABORT;
+        a->job = k->job;
+        a->shard = i;
+        shard_send(i, &a->m);
+    }
+}
+
+static void take_chunk(rdb_sink *k, snap_chunk *c)
+{
+    int was_failed = k->failed;
+    if (c->last) {
+        k->lasts++;
+        k->cow += c->peak_bytes;
+        if (c->failed) {
+            char id[16];
+            snprintf(id, sizeof id, "%d", c->shard);
+            sink_fail(k, ENOMEM, "snapshot of shard %s", id);
+        }
+    }
+    if (!k->started) {
+        c->qnext = NULL;
+        if (k->early_tail)
+            k->early_tail->qnext = c;
+        else
+            k->early_head = c;
+        k->early_tail = c;
+        return;
+    }
+    sink_write(k, c->data.data, c->data.len);
+    give_back(c);
+    if (!was_failed && k->failed)
+        ask_shards_to_stop(k);
+}
+
+static void drain_mailbox(rdb_sink *k)
+{
+    rk_mailbox_ack_wake(&k->mb);
+    rk_msg *m;
+    while ((m = rk_mailbox_pop(&k->mb)) != NULL) {
+        if (m == &k->start.m) {
+            k->started = 1;
+            int was_failed = k->failed;
+            write_header(k);
+            while (k->early_head) {
+                snap_chunk *c = k->early_head;
+                k->early_head = c->qnext;
+                sink_write(k, c->data.data, c->data.len);
+                give_back(c);
+            }
+            k->early_tail = NULL;
+            if (!was_failed && k->failed)
+                ask_shards_to_stop(k);
+        } else {
+            assert(m->type == MSG_SNAP_CHUNK);
+            take_chunk(k, (snap_chunk *)m);
+        }
+    }
+}
+
+/* EOF, CRC, fsync, rename, fsync of the directory. */
+static void finish_file(rdb_sink *k)
+{
+    unsigned char eof = RDB_OPCODE_EOF;
+    sink_write(k, (const char *)&eof, 1);
+    uint64_t crc = k->checksum ? k->crc : 0;
+    unsigned char le[8];
+    for (int i = 0; i < 8; i++)
+        le[i] = (unsigned char)(crc >> (8 * i));
+    sink_write(k, (const char *)le, 8);
+    if (k->failed)
+        return;
+    int rc = sink_fsync(k, k->fd);
+    if (rc < 0) {
+        sink_fail(k, -rc, "fsync of %s", k->tmp_name);
+        return;
+    }
+    rc = sink_rename(k);
+    if (rc < 0) {
+        sink_fail(k, -rc, "renaming the temporary file to %s", k->final_name);
+        return;
+    }
+    int dfd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || (rc = sink_fsync(k, dfd)) < 0)
+        rk_log(LL_WARNING, "Could not fsync the directory of %s: %s", k->final_name,
+               strerror(dfd < 0 ? errno : -rc));
+    if (dfd >= 0)
+        close(dfd);
+}
+
+static void *sink_main(void *arg)
+{
+    rdb_sink *k = arg;
+    pthread_setname_np(pthread_self(), "ringkv-rdbsink");
+    const char *off = getenv("RK_URING_DISABLE");
+    k->have_ring = !(off && strstr(off, "uring")) && io_uring_queue_init(8, &k->ring, 0) == 0;
+    k->fd = open(k->tmp_name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (k->fd < 0)
+        sink_fail(k, errno, "opening the temp file %s", k->tmp_name);
+    if (k->failed)
+        ask_shards_to_stop(k);
+    struct pollfd pfd = {.fd = k->mb.efd, .events = POLLIN};
+    while (!k->started || k->lasts < k->nshards) {
+        drain_mailbox(k);
+        if (k->started && k->lasts == k->nshards)
+            break;
+        if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
+            assert(0 && "poll on the sink's eventfd failed");
+    }
+    finish_file(k);
+    if (k->fd >= 0)
+        close(k->fd);
+    if (k->failed)
+        unlink(k->tmp_name);
+    if (k->have_ring)
+        io_uring_queue_exit(&k->ring);
+
+    save_result *r = k->result;
+    r->m.type = MSG_SAVE_RESULT;
+    r->job = k->job;
+    r->ok = !k->failed;
+    r->bytes = k->off;
+    r->cow_bytes = k->cow;
+    rk_mailbox_destroy(&k->mb);
+    free(k);
+    shard_send(0, &r->m);
+    return NULL;
+}
+
+rdb_sink *rdb_sink_start(uint64_t job, int nshards, const char *final_name, int checksum, char *err,
+                         size_t errlen)
+{
+    rdb_sink *k = calloc(1, sizeof *k);
+    save_result *r = calloc(1, sizeof *r);
+    if (!k || !r) {
+        free(k);
+        free(r);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (rk_mailbox_init(&k->mb) != 0) {
+        snprintf(err, errlen, "eventfd: %s", strerror(errno));
+        free(k);
+        free(r);
+        return NULL;
+    }
+    k->job = job;
+    k->nshards = nshards;
+    k->checksum = checksum;
+    k->result = r;
+    k->fd = -1;
+    snprintf(k->final_name, sizeof k->final_name, "%s", final_name);
+    snprintf(k->tmp_name, sizeof k->tmp_name, "temp-%d-%llu.rdb", (int)getpid(), (unsigned long long)job);
+    k->start.m.type = MSG_SNAP_START;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&k->thread, &attr, sink_main, k);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        snprintf(err, errlen, "pthread_create: %s", strerror(rc));
+        rk_mailbox_destroy(&k->mb);
+        free(k);
+        free(r);
+        return NULL;
+    }
+    return k;
+}
+
+void rdb_sink_send(rdb_sink *k, snap_chunk *c)
+{
+    c->m.type = MSG_SNAP_CHUNK;
+    rk_mailbox_push(&k->mb, &c->m);
+}
+
+void rdb_sink_send_start(rdb_sink *k, const rdb_aux_info *aux)
+{
+    k->start.aux = *aux;
+    rk_mailbox_push(&k->mb, &k->start.m);
+}

@@ -1,0 +1,418 @@
+/* snapshot.c: one shard's part of a fork-less snapshot (see snapshot.h).
+ *
+ * Owns: the shard's rk_snapshot (s->snap) and the chunk being filled.
+ * Thread: the owning shard.
+ *
+ * Invariants (the point-in-time guarantee rests on them):
+ *  - from the cut until the snapshot ends, every key dict of the cut has
+ *    pause_rehash and resize_forbidden raised, so its cut tables keep their
+ *    buckets: an entry leaves a cut table only by deletion, and a grow
+ *    forced by an overfull table builds a new table 1 that holds only
+ *    entries added after the cut (they are never written);
+ *  - dict.c calls before_change before any chain of a cut table changes,
+ *    and db.c / the dispatcher call it (dict_announce_key) before a value
+ *    or TTL changes in place; a page is written before its first change,
+ *    then marked in `done`, and never written twice;
+ *  - each chunk holds whole records and starts with SELECTDB, so chunks of
+ *    different shards may interleave in the file in any order.
+ * Bounds: SNAP_CREDITS chunks of about SNAP_CHUNK_BYTES in flight; pages
+ * written by the hook while no credit is left stay in `out` (that is the
+ * snapshot's copy-on-write cost, reported as rdb_last_cow_size). */
+#include "storage/snapshot.h"
+
+#include <assert.h>
+#include <roaring/roaring.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/alloc.h"
+#include "core/dict.h"
+#include "core/log.h"
+#include "storage/rdb_file.h"
+#include "storage/rdb_value.h"
+
+/* Slices: thin while commands flow, longer when the shard is idle. */
+#define SNAP_BUSY_SLICE_US 300
+#define SNAP_IDLE_SLICE_US 5000
+
+typedef struct snap_db {
+    struct rk_snapshot *sn;
+    int dbid;
+    dict *keys, *expires;
+    dict_entry **tab[2];       /* the tables at the cut */
+    uint64_t buckets[2];
+    uint32_t pages0, npages;   /* pages of tab[0]; of both */
+    roaring_bitmap_t *done;
+    uint32_t cursor;           /* the background walk's next page */
+    uint64_t keys_at_cut, expires_at_cut;
+    int resize_emitted;        /* RESIZEDB written once per db and shard */
+} snap_db;
+
+struct rk_snapshot {
+    uint64_t job;
+    rdb_sink *sink;
+    rk_shard *shard;
+    snap_db *dbs;
+    int ndbs, cur;             /* databases with keys at the cut; the walk's db */
+    rk_buf out;                /* the chunk being filled */
+    int out_db;                /* db of the last SELECTDB in `out`; -1: none yet */
+    int credits;
+    uint64_t inflight_bytes, peak_bytes;
+    int compress, save_lru, save_lfu;
+    rk_buf val;                /* scratch: one serialized value */
+    int failed;                /* allocation failed: the save fails */
+    uint64_t commands_seen;    /* total_commands_processed at the last slice */
+};
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void note_peak(struct rk_snapshot *sn)
+{
+    uint64_t now = sn->out.cap + sn->val.cap + sn->inflight_bytes;
+    if (now > sn->peak_bytes)
+        sn->peak_bytes = now;
+}
+
+/* ---- records --------------------------------------------------------- */
+
+static int put_byte(rk_buf *b, unsigned char c)
+{
+    return rk_buf_append(b, &c, 1);
+}
+
+static int put_u64le(rk_buf *b, uint64_t v)
+{
+    unsigned char le[8];
+    for (int i = 0; i < 8; i++)
+        le[i] = (unsigned char)(v >> (8 * i));
+    return rk_buf_append(b, le, 8);
+}
+
+static int emit_select(struct rk_snapshot *sn, snap_db *sd)
+{
+    int rc = put_byte(&sn->out, RDB_OPCODE_SELECTDB);
+    if (rc == 0)
+        rc = rdb_write_len(&sn->out, (uint64_t)sd->dbid);
+    if (rc == 0 && !sd->resize_emitted) {
+        /* A hint the loader may use to presize; per shard it is a lower bound. */
+        rc = put_byte(&sn->out, RDB_OPCODE_RESIZEDB);
+        if (rc == 0)
+            rc = rdb_write_len(&sn->out, sd->keys_at_cut);
+        if (rc == 0)
+            rc = rdb_write_len(&sn->out, sd->expires_at_cut);
+        sd->resize_emitted = rc == 0;
+    }
+    if (rc == 0)
+        sn->out_db = sd->dbid;
+    return rc;
+}
+
+/* One key as Redis's rdbSaveKeyValuePair writes it. */
+static int emit_entry(struct rk_snapshot *sn, snap_db *sd, const dict_entry *e)
+{
+    if (sn->out_db != sd->dbid && emit_select(sn, sd) != 0)
+        return -1;
+    const rk_str *key = e->key;
+    const rk_obj *val = e->v.val;
+    rk_buf *o = &sn->out;
+    int rc = 0;
+    if (dict_size(sd->expires)) {
+        dict_entry *xe = dict_find(sd->expires, key);
+        if (xe) {
+            rc = put_byte(o, RDB_OPCODE_EXPIRETIME_MS);
+            if (rc == 0)
+                rc = put_u64le(o, (uint64_t)xe->v.s64);
+        }
+    }
+    if (rc == 0 && sn->save_lru) {
+        rc = put_byte(o, RDB_OPCODE_IDLE);
+        if (rc == 0)
+            rc = rdb_write_len(o, db_lru_idle_ms(val, rk_mstime()) / 1000);
+    } else if (rc == 0 && sn->save_lfu) {
+        rc = put_byte(o, RDB_OPCODE_FREQ);
+        if (rc == 0)
+            rc = put_byte(o, db_lfu_decayed(sn->shard, val, rk_mstime()));
+    }
+    if (rc != 0)
+        return -1;
+    rk_buf_clear(&sn->val);
+    if (rdb_value_write(&sn->val, val, sn->compress) != 0)
+        return -1;
+    assert(sn->val.len >= 1);
+    /* rdb_value_write gives type + value; the file wants type, key, value. */
+    rc = put_byte(o, (unsigned char)sn->val.data[0]);
+    if (rc == 0)
+        rc = rdb_write_string(o, rkstr_slice(key).ptr, rkstr_slice(key).len, sn->compress);
+    if (rc == 0)
+        rc = rk_buf_append(o, sn->val.data + 1, sn->val.len - 1);
+    return rc;
+}
+
+static void write_page(struct rk_snapshot *sn, snap_db *sd, uint32_t page)
+{
+    assert(page < sd->npages && !roaring_bitmap_contains(sd->done, page));
+    const int t = page < sd->pages0 ? 0 : 1;
+    const uint64_t first = (uint64_t)(page - (t ? sd->pages0 : 0)) * DICT_PAGE_BUCKETS;
+    uint64_t end = first + DICT_PAGE_BUCKETS;
+    if (end > sd->buckets[t])
+        end = sd->buckets[t];
+    for (uint64_t b = first; b < end && !sn->failed; b++)
+        for (const dict_entry *e = sd->tab[t][b]; e && !sn->failed; e = e->next)
+            if (emit_entry(sn, sd, e) != 0)
+                sn->failed = 1;
+    roaring_bitmap_add(sd->done, page);
+    note_peak(sn);
+}
+
+/* dict.c's hook: a chain of table t is about to change. */
+static void before_change(dict *d, void *ud, int t, uint64_t bucket)
+{
+    snap_db *sd = ud;
+    if (d->table[t] != sd->tab[t])
+        return; /* a table built after the cut: all its entries are newer */
+    uint32_t page = (uint32_t)((t ? sd->pages0 : 0) + bucket / DICT_PAGE_BUCKETS);
+    if (!roaring_bitmap_contains(sd->done, page))
+        write_page(sd->sn, sd, page);
+}
+
+/* ---- chunks ---------------------------------------------------------- */
+
+static int send_chunk(struct rk_snapshot *sn, int last)
+{
+    snap_chunk *c = calloc(1, sizeof *c);
+    if (!c)
+        return -1;
+    c->job = sn->job;
+    c->shard = sn->shard->id;
+    c->last = last;
+    c->data = sn->out;
+    rk_buf_init(&sn->out);
+    sn->out_db = -1;
+    if (last) {
+        c->failed = sn->failed;
+        c->peak_bytes = sn->peak_bytes;
+    } else {
+        sn->credits--;
+        sn->inflight_bytes += c->data.cap;
+    }
+    rdb_sink_send(sn->sink, c);
+    return 0;
+}
+
+static void flush_full_chunks(struct rk_snapshot *sn)
+{
+    if (sn->out.len >= SNAP_CHUNK_BYTES && sn->credits > 0 && send_chunk(sn, 0) != 0)
+        sn->failed = 1;
+}
+
+/* ---- life cycle ------------------------------------------------------ */
+
+static void unhook(snap_db *sd)
+{
+    if (!sd->keys)
+        return;
+    assert(sd->keys->before_change == before_change && sd->keys->hook_ud == sd);
+    sd->keys->before_change = NULL;
+    sd->keys->hook_ud = NULL;
+    sd->keys->pause_rehash--;
+    sd->keys->resize_forbidden--;
+    sd->keys = NULL;
+}
+
+static void snapshot_free(struct rk_snapshot *sn)
+{
+    for (int i = 0; i < sn->ndbs; i++) {
+        unhook(&sn->dbs[i]);
+        if (sn->dbs[i].done)
+            roaring_bitmap_free(sn->dbs[i].done);
+    }
+    free(sn->dbs);
+    rk_buf_free(&sn->out);
+    rk_buf_free(&sn->val);
+    free(sn);
+}
+
+/* Ends this shard's part: the remaining bytes go as the last chunk. A
+ * failed or abandoned part sends no data, only the failure. */
+static void finish(rk_shard *s, int failed)
+{
+    struct rk_snapshot *sn = s->snap;
+    for (int i = 0; i < sn->ndbs; i++)
+        unhook(&sn->dbs[i]);
+    if (failed) {
+        sn->failed = 1;
+        rk_buf_free(&sn->out);
+    }
+    if (send_chunk(sn, 1) != 0) {
+        /* Without the last chunk the sink would wait forever: that is a
+         * corrupted protocol state, not something to limp on from. */
+        rk_log(LL_WARNING, "Out of memory ending a snapshot on shard %d", s->id);
+        abort();
+    }
+    s->snap = NULL;
+    snapshot_free(sn);
+}
+
+static int hook_db(struct rk_snapshot *sn, snap_db *sd, rk_db *db)
+{
+    dict *d = db->keys;
+    sd->sn = sn;
+    sd->dbid = db->id;
+    sd->expires = db->expires;
+    sd->keys_at_cut = dict_size(d);
+    sd->expires_at_cut = dict_size(db->expires);
+    for (int t = 0; t < 2; t++) {
+        sd->tab[t] = d->table[t];
+        sd->buckets[t] = d->table[t] ? (uint64_t)1 << d->size_exp[t] : 0;
+    }
+    uint64_t p0 = (sd->buckets[0] + DICT_PAGE_BUCKETS - 1) / DICT_PAGE_BUCKETS;
+    uint64_t p1 = (sd->buckets[1] + DICT_PAGE_BUCKETS - 1) / DICT_PAGE_BUCKETS;
+    if (p0 + p1 > UINT32_MAX)
+        return -1; /* 2^38 buckets: not a table this machine can hold */
+    sd->pages0 = (uint32_t)p0;
+    sd->npages = (uint32_t)(p0 + p1);
+    sd->done = roaring_bitmap_create();
+    if (!sd->done)
+        return -1;
+    assert(d->before_change == NULL);
+    d->before_change = before_change;
+    d->hook_ud = sd;
+    d->pause_rehash++;
+    d->resize_forbidden++;
+    sd->keys = d;
+    return 0;
+}
+
+int snapshot_begin(rk_shard *s, rdb_sink *sink, uint64_t job)
+{
+    assert(s->snap == NULL);
+    struct rk_snapshot *sn = calloc(1, sizeof *sn);
+    if (!sn)
+        goto oom;
+    sn->job = job;
+    sn->sink = sink;
+    sn->shard = s;
+    sn->out_db = -1;
+    sn->credits = SNAP_CREDITS;
+    sn->compress = s->cfg.rdbcompression;
+    sn->save_lru = (s->cfg.maxmemory_policy & MAXMEMORY_FLAG_LRU) != 0;
+    sn->save_lfu = (s->cfg.maxmemory_policy & MAXMEMORY_FLAG_LFU) != 0;
+    sn->commands_seen = s->stats.total_commands_processed;
+    rk_buf_init(&sn->out);
+    rk_buf_init(&sn->val);
+    sn->dbs = calloc((size_t)s->cfg.databases, sizeof *sn->dbs);
+    if (!sn->dbs) {
+        free(sn);
+        sn = NULL;
+        goto oom;
+    }
+    s->snap = sn;
+    for (int i = 0; i < s->cfg.databases; i++) {
+        rk_db *db = &s->dbs[i];
+        if (dict_size(db->keys) == 0)
+            continue;
+        if (hook_db(sn, &sn->dbs[sn->ndbs++], db) != 0) {
+            finish(s, 1);
+            return -1;
+        }
+    }
+    return 0;
+oom:
+    /* Tell the sink this part failed, so the save ends (failed) at once. */
+    {
+        snap_chunk *c = calloc(1, sizeof *c);
+        if (!c) {
+            rk_log(LL_WARNING, "Out of memory starting a snapshot on shard %d", s->id);
+            abort();
+        }
+        c->job = job;
+        c->shard = s->id;
+        c->last = 1;
+        c->failed = 1;
+        rdb_sink_send(sink, c);
+    }
+    return -1;
+}
+
+/* Writes the next unwritten pages until the slice ends or no credit is
+ * left. 1 when every page is written. */
+static int walk(struct rk_snapshot *sn, int64_t deadline_us)
+{
+    int n = 0;
+    while (sn->cur < sn->ndbs) {
+        snap_db *sd = &sn->dbs[sn->cur];
+        while (sd->cursor < sd->npages) {
+            if (sn->failed)
+                return 0;
+            if (sn->out.len >= SNAP_CHUNK_BYTES) {
+                if (sn->credits == 0)
+                    return 0;
+                flush_full_chunks(sn);
+            }
+            uint32_t page = sd->cursor++;
+            if (!roaring_bitmap_contains(sd->done, page))
+                write_page(sn, sd, page);
+            /* The clock costs more than a page: read it every 16. */
+            if ((++n & 15) == 0 && mono_us() >= deadline_us)
+                return 0;
+        }
+        unhook(sd); /* all its pages are out: writes to it are free again */
+        sn->cur++;
+    }
+    return 1;
+}
+
+void snapshot_before_wait(rk_shard *s)
+{
+    struct rk_snapshot *sn = s->snap;
+    if (!sn)
+        return;
+    const uint64_t commands = s->stats.total_commands_processed;
+    const int idle = commands == sn->commands_seen;
+    sn->commands_seen = commands;
+    int complete = walk(sn, mono_us() + (idle ? SNAP_IDLE_SLICE_US : SNAP_BUSY_SLICE_US));
+    if (sn->failed) {
+        finish(s, 1);
+        return;
+    }
+    if (complete) {
+        finish(s, 0);
+        return;
+    }
+    flush_full_chunks(sn);
+    /* More to do and room to do it: do not let the loop sleep. When out of
+     * credits, the next returning chunk wakes us. */
+    if (sn->credits > 0)
+        rk_mailbox_wake(&s->mailbox);
+}
+
+void snapshot_handle_msg(rk_shard *s, rk_msg *m)
+{
+    snap_chunk *c = (snap_chunk *)m;
+    struct rk_snapshot *sn = s->snap;
+    if (m->type == MSG_SNAP_CHUNK_BACK) {
+        if (sn && sn->job == c->job && !c->last) {
+            sn->credits++;
+            sn->inflight_bytes -= c->data.cap;
+        }
+        rk_buf_free(&c->data);
+        free(c);
+        return;
+    }
+    assert(m->type == MSG_SNAP_ABORT);
+    if (sn && sn->job == c->job)
+        finish(s, 1);
+    free(c);
+}
+
+void snapshot_abandon(rk_shard *s)
+{
+    if (s->snap)
+        finish(s, 1);
+}
