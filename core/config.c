@@ -9,8 +9,10 @@
  *
  * Invariants: a directive is described once in the table below; every value
  * the table covers is valid after any successful call (a failed set changes
- * nothing); n_bind is 1..RK_MAX_BIND; strings are heap copies owned by the
- * rk_config that holds them. Errors use Redis 7.0's wording. */
+ * nothing); n_bind is 1..RK_MAX_BIND; n_save_params is 0..RK_MAX_SAVE_PARAMS
+ * with every save point's seconds >= 1 and changes >= 0; dbfilename never
+ * holds '/' or '\\'; strings are heap copies owned by the rk_config that
+ * holds them. Errors use Redis 7.0's wording. */
 #include "core/config.h"
 
 #include <assert.h>
@@ -296,13 +298,14 @@ static int parse_bool(const char *s, int *out)
 /* ------------------------------------------------------------------ */
 /* The directive table                                                  */
 
-enum dtype { T_BOOL, T_INT, T_MEM, T_ENUM, T_STR, T_BIND, T_OBUF, T_DIR };
+enum dtype { T_BOOL, T_INT, T_MEM, T_ENUM, T_STR, T_BIND, T_OBUF, T_DIR, T_SAVE };
 enum dflag {
     F_IMMUTABLE = 1 << 0,
     F_PROTECTED = 1 << 1,      /* Redis 7's enable-protected-configs default: refused */
     F_NULL_IF_EMPTY = 1 << 2,  /* "" stores NULL (pidfile, requirepass) */
     F_SENSITIVE = 1 << 3,
     F_ALIAS = 1 << 4,          /* an old name (…-ziplist-…): set and got by name, never listed or rewritten */
+    F_FILENAME = 1 << 5,       /* a file name in `dir`, never a path (dbfilename) */
 };
 
 typedef struct enum_name { const char *name; int value; } enum_name;
@@ -388,6 +391,11 @@ static const directive directives[] = {
     D_BOOL("lazyfree-lazy-user-flush", lazyfree_lazy_user_flush, 0),
     D_NUM("shards", T_INT, shards, F_IMMUTABLE, 1, MAX_SHARDS),
     D_ENUM("io-backend", io_backend, F_IMMUTABLE, backend_names),
+    {"save", T_SAVE, 0, 0, 0, 0, 0, NULL},
+    D_STR("dbfilename", dbfilename, F_PROTECTED | F_FILENAME),
+    D_BOOL("rdbcompression", rdbcompression, 0),
+    D_BOOL("rdbchecksum", rdbchecksum, F_IMMUTABLE), /* immutable in Redis 7.0 too */
+    D_BOOL("stop-writes-on-bgsave-error", stop_writes_on_bgsave_error, 0),
 };
 #define N_DIRECTIVES (sizeof directives / sizeof directives[0])
 
@@ -430,6 +438,13 @@ static const char *get_str(const rk_config *cfg, const directive *d)
     return s ? s : "";
 }
 
+/* Directives whose value is a list of arguments (CONFIG SET splits it on
+ * spaces; a single config-file argument is split like a line). */
+static int is_multi_arg(const directive *d)
+{
+    return d->type == T_BIND || d->type == T_OBUF || d->type == T_SAVE;
+}
+
 static const char *client_class_get_name(int cls)
 {
     static const char *names[CLIENT_CLASS_COUNT] = {"normal", "slave", "pubsub"};
@@ -465,6 +480,15 @@ static int set_default_bind(rk_config *cfg)
     cfg->bind[1] = dup_str("-::*");
     cfg->n_bind = 2;
     return cfg->bind[0] && cfg->bind[1] ? 0 : -1;
+}
+
+/* Redis 7's "save 3600 1 300 100 60 10000". */
+static void set_default_save_params(rk_config *cfg)
+{
+    static const rk_save_param defaults[] = {{3600, 1}, {300, 100}, {60, 10000}};
+    _Static_assert(sizeof defaults / sizeof defaults[0] <= RK_MAX_SAVE_PARAMS, "default save points fit");
+    memcpy(cfg->save_params, defaults, sizeof defaults);
+    cfg->n_save_params = (int)(sizeof defaults / sizeof defaults[0]);
 }
 
 void config_init_defaults(rk_config *cfg)
@@ -518,6 +542,15 @@ void config_init_defaults(rk_config *cfg)
     cfg->shards = default_shards();
     cfg->io_backend = RK_BACKEND_AUTO;
     cfg->active_expire_enabled = 1;
+    set_default_save_params(cfg);
+    cfg->dbfilename = dup_str("dump.rdb");
+    if (!cfg->dbfilename) {
+        fprintf(stderr, "config: out of memory\n");
+        abort();
+    }
+    cfg->rdbcompression = 1;
+    cfg->rdbchecksum = 1;
+    cfg->stop_writes_on_bgsave_error = 1;
 }
 
 void config_free(rk_config *cfg)
@@ -529,6 +562,7 @@ void config_free(rk_config *cfg)
     free(cfg->dir);
     free(cfg->logfile);
     free(cfg->pidfile);
+    free(cfg->dbfilename);
     memset(cfg, 0, sizeof *cfg);
 }
 
@@ -540,9 +574,10 @@ int config_copy(rk_config *dst, const rk_config *src)
     dst->dir = src->dir ? strdup(src->dir) : NULL;
     dst->logfile = src->logfile ? strdup(src->logfile) : NULL;
     dst->pidfile = src->pidfile ? strdup(src->pidfile) : NULL;
+    dst->dbfilename = src->dbfilename ? strdup(src->dbfilename) : NULL;
     int ok = (!src->config_file || dst->config_file) && (!src->requirepass || dst->requirepass) &&
              (!src->dir || dst->dir) && (!src->logfile || dst->logfile) &&
-             (!src->pidfile || dst->pidfile);
+             (!src->pidfile || dst->pidfile) && (!src->dbfilename || dst->dbfilename);
     for (int i = 0; i < src->n_bind; i++) {
         dst->bind[i] = strdup(src->bind[i]);
         if (!dst->bind[i]) ok = 0;
@@ -627,6 +662,54 @@ static int set_obuf(rk_config *cfg, char **argv, int argc, char *err, size_t err
     return 0;
 }
 
+/* Redis's setConfigSaveOption check of one number: strtoll's syntax (so
+ * "+5" passes and "" reads as 0), nothing after it, and at least `min`. */
+static int parse_save_number(const char *s, long long min, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (*end != '\0' || errno == ERANGE || v < min) return -1;
+    *out = v;
+    return 0;
+}
+
+/* save <seconds> <changes> [...]: a single "" (or no argument) clears the
+ * list. `append` adds to the current list (config file lines after the
+ * first), otherwise the list is replaced (CONFIG SET, the file's first
+ * line). Everything is checked before anything changes. */
+static int set_save(rk_config *cfg, char **argv, int argc, int append, char *err, size_t errlen)
+{
+    if (argc == 1 && argv[0][0] == '\0') {
+        argc = 0;
+        append = 0; /* save "" clears even after earlier lines */
+    }
+    if (argc % 2 != 0) {
+        set_err(err, errlen, "Invalid save parameters");
+        return -1;
+    }
+    long long num;
+    for (int j = 0; j < argc; j++) {
+        if (parse_save_number(argv[j], j % 2 == 0 ? 1 : 0, &num) != 0) {
+            set_err(err, errlen, "Invalid save parameters");
+            return -1;
+        }
+    }
+    int base = append ? cfg->n_save_params : 0;
+    if (argc / 2 > RK_MAX_SAVE_PARAMS - base) {
+        set_err(err, errlen, "Too many save parameters (at most %d save points)", RK_MAX_SAVE_PARAMS);
+        return -1;
+    }
+    for (int j = 0; j < argc; j += 2) {
+        rk_save_param *p = &cfg->save_params[base + j / 2];
+        int ok = parse_save_number(argv[j], 1, &p->seconds) == 0 && parse_save_number(argv[j + 1], 0, &p->changes) == 0;
+        assert(ok && "checked above");
+        (void)ok;
+    }
+    cfg->n_save_params = base + argc / 2;
+    return 0;
+}
+
 static int set_dir(rk_config *cfg, const char *path, char *err, size_t errlen)
 {
     if (chdir(path) == -1) {
@@ -672,6 +755,7 @@ static int set_directive(rk_config *cfg, const directive *d, char **argv, int ar
 {
     if (d->type == T_BIND) return set_bind(cfg, argv, argc, err, errlen);
     if (d->type == T_OBUF) return set_obuf(cfg, argv, argc, err, errlen);
+    if (d->type == T_SAVE) return set_save(cfg, argv, argc, 0, err, errlen);
     if (argc != 1) {
         set_err(err, errlen, "wrong number of arguments");
         return -1;
@@ -700,6 +784,10 @@ static int set_directive(rk_config *cfg, const directive *d, char **argv, int ar
         return 0;
     }
     case T_STR: {
+        if ((d->flags & F_FILENAME) && (strchr(s, '/') || strchr(s, '\\'))) {
+            set_err(err, errlen, "%s can't be a path, just a filename", d->name);
+            return -1;
+        }
         char *copy = NULL;
         if (!(d->flags & F_NULL_IF_EMPTY) || s[0]) {
             copy = strdup(s);
@@ -732,6 +820,7 @@ typedef struct load_state {
     const char *source;  /* file being read; NULL at top level */
     const char *top_file;/* the top-level file, or NULL */
     int top_file_lines;  /* lines of it; later lines are command-line options */
+    int save_seen;       /* a save line was applied: later ones append (Redis 7) */
 } load_state;
 
 static int load_string(load_state *st, const char *text);
@@ -800,6 +889,16 @@ static void trim(char **start, char **end)
     while (*end > *start && strchr(" \t\r\n", (*end)[-1])) (*end)--;
 }
 
+/* Applies a directive read from the configuration. The first `save` line
+ * replaces the default save points, later ones add to them. */
+static int load_set(load_state *st, const directive *d, char **argv, int argc, char *err, size_t errlen)
+{
+    if (d->type != T_SAVE) return set_directive(st->cfg, d, argv, argc, err, errlen);
+    if (set_save(st->cfg, argv, argc, st->save_seen, err, errlen) != 0) return -1;
+    st->save_seen = 1;
+    return 0;
+}
+
 /* One logical line: a directive and its arguments. */
 static int load_line(load_state *st, int linenum, const char *line)
 {
@@ -814,23 +913,23 @@ static int load_line(load_state *st, int linenum, const char *line)
     char errbuf[256] = "";
     const directive *d = find_directive(a.v[0]);
     if (d) {
-        if (d->type != T_BIND && d->type != T_OBUF && a.n != 2) {
+        if (!is_multi_arg(d) && a.n != 2) {
             fatal_at_line(st, linenum, line, "wrong number of arguments");
             rc = -1;
-        } else if ((d->type == T_BIND || d->type == T_OBUF) && a.n == 2 && a.v[1][0]) {
+        } else if (is_multi_arg(d) && a.n == 2 && a.v[1][0]) {
             /* One argument holding several, as in --bind "a b": split it. */
             arglist sub;
             if (split_args(a.v[1], &sub, &oom) != 0) {
                 fatal_at_line(st, linenum, line, "Unbalanced quotes in configuration line");
                 rc = -1;
             } else {
-                if (set_directive(st->cfg, d, sub.v, sub.n, errbuf, sizeof errbuf) != 0) {
+                if (load_set(st, d, sub.v, sub.n, errbuf, sizeof errbuf) != 0) {
                     fatal_at_line(st, linenum, line, errbuf);
                     rc = -1;
                 }
                 args_free(&sub);
             }
-        } else if (set_directive(st->cfg, d, a.v + 1, a.n - 1, errbuf, sizeof errbuf) != 0) {
+        } else if (load_set(st, d, a.v + 1, a.n - 1, errbuf, sizeof errbuf) != 0) {
             fatal_at_line(st, linenum, line, errbuf);
             rc = -1;
         }
@@ -923,7 +1022,7 @@ static int check_logfile(load_state *st)
 
 int config_load(rk_config *cfg, const char *path, int argc, char **argv, char *err, size_t errlen)
 {
-    load_state st = {cfg, err, errlen, 0, NULL, NULL, 0};
+    load_state st = {cfg, err, errlen, 0, NULL, NULL, 0, 0};
     sbuf text = {0};
     sb_catlen(&text, "", 0);
     if (path) {
@@ -998,6 +1097,10 @@ static void format_value(const rk_config *cfg, const directive *d, sbuf *b)
                       l->hard_bytes, l->soft_bytes, l->soft_seconds);
         }
         break;
+    case T_SAVE:
+        for (int i = 0; i < cfg->n_save_params; i++)
+            sb_printf(b, "%s%lld %lld", i ? " " : "", cfg->save_params[i].seconds, cfg->save_params[i].changes);
+        break;
     }
     if (b->len == 0) sb_catlen(b, "", 0); /* never hand out NULL */
 }
@@ -1064,7 +1167,7 @@ static int set_from_config_set(rk_config *cfg, const char *name, const char *val
     }
     char reason[256] = "";
     int rc;
-    if (d->type == T_BIND || d->type == T_OBUF) {
+    if (is_multi_arg(d)) {
         arglist a;
         if (split_spaces(value, &a) != 0) {
             set_err(err, errlen, "ERR CONFIG SET failed (possibly related to argument '%s') - Out of memory", name);
@@ -1100,6 +1203,10 @@ int config_apply_set(rk_config *cfg, const char *name, const char *value, char *
 
 /* ------------------------------------------------------------------ */
 /* CONFIG REWRITE                                                       */
+
+/* Most lines one directive rewrites to: a save line per save point, or a
+ * client-output-buffer-limit line per class. */
+#define RW_MAX_LINES (RK_MAX_SAVE_PARAMS > CLIENT_CLASS_COUNT ? RK_MAX_SAVE_PARAMS : CLIENT_CLASS_COUNT)
 
 typedef struct rewrite_state {
     arglist lines;         /* the new file, line by line */
@@ -1178,6 +1285,19 @@ static int rw_format(const rk_config *cfg, const directive *d, arglist *out)
             sb_cat(&b, " ");
             format_memory(&b, l->soft_bytes);
             sb_printf(&b, " %lld", l->soft_seconds);
+            if (b.oom || args_push(out, b.p) != 0) { sb_free(&b); args_free(out); return -1; }
+        }
+        return 0;
+    case T_SAVE:
+        /* Redis's rewriteConfigSaveOption: a line per save point, or
+         * save "" so the defaults do not come back on restart. */
+        if (cfg->n_save_params == 0) {
+            sb_printf(&b, "%s \"\"", d->name);
+            break;
+        }
+        for (int i = 0; i < cfg->n_save_params; i++) {
+            b = (sbuf){0};
+            sb_printf(&b, "%s %lld %lld", d->name, cfg->save_params[i].seconds, cfg->save_params[i].changes);
             if (b.oom || args_push(out, b.p) != 0) { sb_free(&b); args_free(out); return -1; }
         }
         return 0;
@@ -1298,11 +1418,11 @@ int config_rewrite(const rk_config *cfg, char *err, size_t errlen)
         arglist nl;
         if (rw_format(cfg, d, &nl) != 0) { errno = ENOMEM; rc = -1; break; }
         /* Lines equal to the default replace old lines but are never
-         * appended; Redis always writes dir. */
-        int force[CLIENT_CLASS_COUNT + 1] = {0};
-        assert(nl.n <= CLIENT_CLASS_COUNT);
+         * appended; Redis always writes dir and save. */
+        int force[RW_MAX_LINES] = {0};
+        assert(nl.n <= RW_MAX_LINES);
         for (int j = 0; j < nl.n; j++)
-            force[j] = d->type == T_DIR || !rw_is_default_line(&def, d, nl.v[j]);
+            force[j] = d->type == T_DIR || d->type == T_SAVE || !rw_is_default_line(&def, d, nl.v[j]);
         rw_directive(&rs, d->name, &nl, force);
         args_free(&nl);
         if (rs.failed) { errno = ENOMEM; rc = -1; }

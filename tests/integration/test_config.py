@@ -1,10 +1,13 @@
 """Configuration: start-up errors in Redis's format, CONFIG GET/SET/REWRITE."""
 
+import shutil
 import subprocess
+import time
 
 import pytest
+import redis
 
-from conftest import server_bin
+from conftest import free_port, server_bin
 
 FATAL = "*** FATAL CONFIG FILE ERROR (Redis 7.0.15) ***"
 
@@ -161,3 +164,182 @@ def test_config_rewrite_without_file(r):
     with pytest.raises(Exception) as e:
         r.config_rewrite()
     assert "The server is running without a config file" in str(e.value)
+
+
+# ---- RDB directives: save, dbfilename, rdbcompression, rdbchecksum,
+# stop-writes-on-bgsave-error ----
+
+def test_rdb_directive_defaults(start_server):
+    r = start_server().client(decode_responses=True)
+    assert r.config_get("save") == {"save": "3600 1 300 100 60 10000"}
+    assert r.config_get("dbfilename") == {"dbfilename": "dump.rdb"}
+    assert r.config_get("rdb*") == {"rdbcompression": "yes", "rdbchecksum": "yes"}
+    assert r.config_get("stop-writes-on-bgsave-error") == {"stop-writes-on-bgsave-error": "yes"}
+
+
+def test_save_lines_from_file_then_command_line(start_server):
+    # Redis 7: the first save line replaces the defaults, later lines (and
+    # --save arguments, which come after the file) append.
+    conf = "save 900 1\nsave 300 10\ndbfilename snap.rdb\nrdbcompression no\nrdbchecksum no\n" \
+           "stop-writes-on-bgsave-error no\n"
+    r = start_server("--save", "60", "5", config_file=conf).client(decode_responses=True)
+    assert r.config_get("save") == {"save": "900 1 300 10 60 5"}
+    assert r.config_get("dbfilename") == {"dbfilename": "snap.rdb"}
+    assert r.config_get("rdb*") == {"rdbcompression": "no", "rdbchecksum": "no"}
+    assert r.config_get("stop-writes-on-bgsave-error") == {"stop-writes-on-bgsave-error": "no"}
+
+
+def test_save_empty_clears_everything_before_it(start_server):
+    r = start_server("--save", "", config_file="save 900 1\n").client(decode_responses=True)
+    assert r.config_get("save") == {"save": ""}
+    r2 = start_server("--save", "10 0 20 1").client(decode_responses=True)  # one argument, split
+    assert r2.config_get("save") == {"save": "10 0 20 1"}
+
+
+@pytest.mark.parametrize("args,line,reason", [
+    (["--save", "5"], "save \"5\"", "Invalid save parameters"),
+    (["--save", "0", "1"], "save \"0\" \"1\"", "Invalid save parameters"),
+    (["--save", "10", "-1"], "save \"10\" \"-1\"", "Invalid save parameters"),
+    (["--dbfilename", "a/b.rdb"], "dbfilename \"a/b.rdb\"", "dbfilename can't be a path, just a filename"),
+    (["--rdbcompression", "maybe"], "rdbcompression \"maybe\"", "argument must be 'yes' or 'no'"),
+])
+def test_bad_rdb_directive_refused_at_start(tmp_path, args, line, reason):
+    rc, out = run_binary("--port", "0", *args, cwd=tmp_path)
+    assert rc != 0
+    assert FATAL in out
+    # as Redis: no file, so an empty line 1, then "port 0" and ours on line 3
+    assert "Reading the configuration file (command line), at line 3\n>>> '%s'\n%s" % (line, reason) in out
+
+
+def test_bad_save_line_in_file_names_it(tmp_path):
+    conf = tmp_path / "bad.conf"
+    conf.write_text("port 0\nsave 900 1\nsave 300\n")
+    rc, out = run_binary(conf, cwd=tmp_path)
+    assert rc != 0
+    assert f"Reading the configuration file {conf.resolve()}, at line 3\n>>> 'save 300'\n" \
+           "Invalid save parameters" in out
+
+
+def test_rdb_directives_config_set(start_server):
+    server = start_server()
+    with server.raw() as c:
+        assert c.call("CONFIG", "SET", "save", "900 1 300 10") == "OK"
+        assert c.call("CONFIG", "GET", "save") == [b"save", b"900 1 300 10"]
+        assert c.call("CONFIG", "SET", "save", "10 0") == "OK"  # replaces, never appends
+        assert c.call("CONFIG", "GET", "save") == [b"save", b"10 0"]
+        for bad in ("10", "0 1", "10 -1", "x 1", "10  1", "10 1 "):
+            c.send("CONFIG", "SET", "save", bad)
+            assert str(c.read()) == ("ERR CONFIG SET failed (possibly related to argument 'save') - "
+                                     "Invalid save parameters"), bad
+        assert c.call("CONFIG", "GET", "save") == [b"save", b"10 0"]  # unchanged
+        assert c.call("CONFIG", "SET", "save", "") == "OK"
+        assert c.call("CONFIG", "GET", "save") == [b"save", b""]
+
+        c.send("CONFIG", "SET", "dbfilename", "other.rdb")
+        assert str(c.read()) == ("ERR CONFIG SET failed (possibly related to argument 'dbfilename') - "
+                                 "can't set protected config")
+        c.send("CONFIG", "SET", "rdbchecksum", "no")
+        assert str(c.read()) == ("ERR CONFIG SET failed (possibly related to argument 'rdbchecksum') - "
+                                 "can't set immutable config")
+        assert c.call("CONFIG", "SET", "rdbcompression", "no") == "OK"
+        assert c.call("CONFIG", "SET", "stop-writes-on-bgsave-error", "no") == "OK"
+        assert c.call("CONFIG", "GET", "rdbcompression") == [b"rdbcompression", b"no"]
+        assert c.call("CONFIG", "GET", "stop-writes-on-bgsave-error") == [b"stop-writes-on-bgsave-error", b"no"]
+        # several at once, as Redis 7: all or nothing
+        c.send("CONFIG", "SET", "rdbcompression", "yes", "save", "7")
+        assert "Invalid save parameters" in str(c.read())
+        assert c.call("CONFIG", "GET", "rdbcompression") == [b"rdbcompression", b"no"]
+
+
+def test_save_config_rewrite_and_restart(start_server):
+    server = start_server(config_file="# persistence\nsave 900 1\nsave 300 10\nsave 60 100\n")
+    path = server.config_file
+    with server.raw() as c:
+        assert c.call("CONFIG", "SET", "save", "10 1 20 2") == "OK"
+        assert c.call("CONFIG", "SET", "rdbcompression", "no") == "OK"
+        assert c.call("CONFIG", "REWRITE") == "OK"
+    lines = path.read_text().splitlines()
+    # as Redis 7.0: one line per save point, in place of the old ones
+    assert lines[:3] == ["# persistence", "save 10 1", "save 20 2"]
+    assert sum(1 for l in lines if l.startswith("save")) == 2
+    assert "rdbcompression no" in lines
+    assert not any(l.startswith(("dbfilename", "rdbchecksum", "stop-writes")) for l in lines)
+    server.restart()
+    r = server.client(decode_responses=True)
+    assert r.config_get("save") == {"save": "10 1 20 2"}
+    assert r.config_get("rdbcompression") == {"rdbcompression": "no"}
+
+    # No save points: written as save "" so the defaults do not come back.
+    assert r.config_set("save", "") is True
+    assert r.execute_command("CONFIG", "REWRITE") == "OK"
+    lines = path.read_text().splitlines()
+    assert lines[1] == 'save ""'
+    assert sum(1 for l in lines if l.startswith("save")) == 1
+    server.restart()
+    assert server.client(decode_responses=True).config_get("save") == {"save": ""}
+
+
+def test_default_save_points_are_rewritten(start_server):
+    server = start_server(config_file="# nothing about save\n")
+    assert server.client().execute_command("CONFIG", "REWRITE") == b"OK"
+    lines = server.config_file.read_text().splitlines()
+    assert [l for l in lines if l.startswith("save")] == ["save 3600 1", "save 300 100", "save 60 10000"]
+
+
+def _reply(client, *args):
+    try:
+        return client.execute_command(*args)
+    except redis.ResponseError as e:
+        return "error: %s" % e
+
+
+def test_rdb_directives_match_redis_server(start_server, tmp_path):
+    """The same CONFIG SET/GET sequence against Debian's redis-server 7.0
+    and ringkv gives the same replies."""
+    exe = shutil.which("redis-server")
+    if not exe:
+        pytest.skip("redis-server not installed")
+    port = free_port()
+    proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path),
+                             "--save", "900 1", "--save", "300 10"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        real = redis.Redis(host="127.0.0.1", port=port, socket_timeout=10, decode_responses=True)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                real.ping()
+                break
+            except redis.ConnectionError:
+                assert proc.poll() is None and time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+        ours = start_server("--save", "900 1", "--save", "300 10").client(decode_responses=True)
+        script = [
+            ("CONFIG", "GET", "save"),
+            ("CONFIG", "SET", "save", "10 1 20 2 30 3"),
+            ("CONFIG", "GET", "save"),
+            ("CONFIG", "SET", "save", "+5 0"),
+            ("CONFIG", "GET", "save"),
+            ("CONFIG", "SET", "save", "5"),
+            ("CONFIG", "SET", "save", "0 5"),
+            ("CONFIG", "SET", "save", "5 -5"),
+            ("CONFIG", "SET", "save", "5 5x"),
+            ("CONFIG", "SET", "save", " 5 5"),
+            ("CONFIG", "GET", "save"),
+            ("CONFIG", "SET", "save", ""),
+            ("CONFIG", "GET", "save"),
+            ("CONFIG", "GET", "dbfilename"),
+            ("CONFIG", "SET", "dbfilename", "x.rdb"),
+            ("CONFIG", "SET", "rdbchecksum", "no"),
+            ("CONFIG", "SET", "rdbcompression", "no"),
+            ("CONFIG", "SET", "rdbcompression", "perhaps"),
+            ("CONFIG", "GET", "rdbcompression"),
+            ("CONFIG", "SET", "stop-writes-on-bgsave-error", "no"),
+            ("CONFIG", "GET", "stop-writes-on-bgsave-error"),
+            ("CONFIG", "GET", "rdbchecksum"),
+        ]
+        for cmd in script:
+            assert _reply(ours, *cmd) == _reply(real, *cmd), cmd
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

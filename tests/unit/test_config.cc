@@ -90,6 +90,14 @@ TEST_F(ConfigTest, Defaults) {
               "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60");
     EXPECT_EQ(get1("enable-debug-command"), "no");
     EXPECT_EQ(get1("io-backend"), "auto");
+    EXPECT_EQ(get1("save"), "3600 1 300 100 60 10000");
+    EXPECT_EQ(cfg_.n_save_params, 3);
+    EXPECT_EQ(cfg_.save_params[2].seconds, 60);
+    EXPECT_EQ(cfg_.save_params[2].changes, 10000);
+    EXPECT_EQ(get1("dbfilename"), "dump.rdb");
+    EXPECT_EQ(get1("rdbcompression"), "yes");
+    EXPECT_EQ(get1("rdbchecksum"), "yes");
+    EXPECT_EQ(get1("stop-writes-on-bgsave-error"), "yes");
     EXPECT_GE(cfg_.shards, 1);
     EXPECT_LE(cfg_.shards, 64);
 }
@@ -228,9 +236,146 @@ TEST_F(ConfigTest, ClientOutputBufferLimit) {
               nullptr);
 }
 
+// Redis 7: the first save line replaces the defaults, later ones append,
+// save "" (or a bare save) clears, a single argument holding pairs is split.
+TEST_F(ConfigTest, SaveInFileAndArgs) {
+    ASSERT_EQ(load("save 900 1\nsave 300 10\n"), 0) << err_;
+    EXPECT_EQ(get1("save"), "900 1 300 10");
+    ASSERT_EQ(load("save 900 1 300 10 60 0\n"), 0) << err_;  // several pairs on one line
+    EXPECT_EQ(get1("save"), "900 1 300 10 60 0");
+    ASSERT_EQ(load("save 900 1\nsave \"\"\n"), 0) << err_;
+    EXPECT_EQ(get1("save"), "");
+    EXPECT_EQ(cfg_.n_save_params, 0);
+    ASSERT_EQ(load("save \"\"\nsave 900 1\n"), 0) << err_;
+    EXPECT_EQ(get1("save"), "900 1");
+    ASSERT_EQ(load("save\n"), 0) << err_;  // as redis-server 7.0.15: no pairs clears too
+    EXPECT_EQ(get1("save"), "");
+    ASSERT_EQ(load("save +10 1\n"), 0) << err_;  // strtoll syntax, as Redis
+    EXPECT_EQ(get1("save"), "10 1");
+    // Command line: the file's save lines then --save append; --save "" and a
+    // bare --save clear; one argument with pairs is split.
+    ASSERT_EQ(load("save 900 1\n", {"--save", "60", "5"}), 0) << err_;
+    EXPECT_EQ(get1("save"), "900 1 60 5");
+    ASSERT_EQ(load_path(nullptr, {"--save", "10 0 20 1"}), 0) << err_;
+    EXPECT_EQ(get1("save"), "10 0 20 1");
+    config_free(&cfg_);
+    config_init_defaults(&cfg_);
+    ASSERT_EQ(load_path(nullptr, {"--save", "10", "0", "--save", "20", "1"}), 0) << err_;
+    EXPECT_EQ(get1("save"), "10 0 20 1");
+    ASSERT_EQ(load_path(nullptr, {"--save", "", "--port", "7000"}), 0) << err_;
+    EXPECT_EQ(get1("save"), "");
+    config_free(&cfg_);
+    config_init_defaults(&cfg_);
+    ASSERT_EQ(load_path(nullptr, {"--port", "7000", "--save"}), 0) << err_;
+    EXPECT_EQ(get1("save"), "");
+    config_free(&cfg_);
+    config_init_defaults(&cfg_);
+    ASSERT_EQ(load_path(nullptr, {"--port", "7000"}), 0) << err_;
+    EXPECT_EQ(get1("save"), "3600 1 300 100 60 10000");  // no save line: defaults stay
+}
+
+TEST_F(ConfigTest, SaveErrors) {
+    const char *bad[] = {"save 5\n", "save 0 1\n", "save 10 -1\n", "save abc 1\n", "save 10 1x\n",
+                         "save -5 1\n", "save 10 1 20\n", "save 99999999999999999999 1\n"};
+    for (const char *text : bad) {
+        config_free(&cfg_);
+        config_init_defaults(&cfg_);
+        EXPECT_EQ(load(text), -1) << text;
+        std::string line(text, strlen(text) - 1);
+        EXPECT_NE(strstr(err_, (">>> '" + line + "'\nInvalid save parameters").c_str()), nullptr) << err_;
+        EXPECT_EQ(get1("save"), "3600 1 300 100 60 10000") << text;  // nothing changed
+    }
+    EXPECT_EQ(load_path(nullptr, {"--save", "5"}), -1);
+    EXPECT_STREQ(err_, "*** FATAL CONFIG FILE ERROR (Redis 7.0.15) ***\n"
+                       "Reading the configuration file (command line), at line 2\n"
+                       ">>> 'save \"5\"'\n"
+                       "Invalid save parameters");
+    // The list is bounded: RK_MAX_SAVE_PARAMS points in all, over any number of lines.
+    std::string text;
+    for (int i = 1; i <= RK_MAX_SAVE_PARAMS; i++) text += "save " + std::to_string(i) + " 1\n";
+    ASSERT_EQ(load(text), 0) << err_;
+    EXPECT_EQ(cfg_.n_save_params, RK_MAX_SAVE_PARAMS);
+    EXPECT_EQ(cfg_.save_params[RK_MAX_SAVE_PARAMS - 1].seconds, RK_MAX_SAVE_PARAMS);
+    EXPECT_EQ(load(text + "save 99 1\n"), -1);
+    EXPECT_NE(strstr(err_, "Too many save parameters (at most 16 save points)"), nullptr) << err_;
+}
+
+TEST_F(ConfigTest, SaveConfigSet) {
+    ASSERT_EQ(config_apply_set(&cfg_, "save", "900 1 300 10", err_, sizeof err_), 0) << err_;
+    EXPECT_EQ(get1("save"), "900 1 300 10");
+    ASSERT_EQ(config_apply_set(&cfg_, "SAVE", "10 0", err_, sizeof err_), 0) << err_;  // replaces
+    EXPECT_EQ(get1("save"), "10 0");
+    // Redis splits on single spaces: a doubled or a leading/trailing space
+    // makes an empty number, which is refused (as redis-server 7.0.15).
+    const char *bad[] = {"10", "0 1", "10 -1", "abc 1", "10  1", " 10 1", "10 1 ", "10 1 20"};
+    for (const char *v : bad) {
+        EXPECT_EQ(config_check_set(&cfg_, "save", v, err_, sizeof err_), -1) << v;
+        EXPECT_STREQ(err_, "ERR CONFIG SET failed (possibly related to argument 'save') - Invalid save parameters");
+        EXPECT_EQ(config_apply_set(&cfg_, "save", v, err_, sizeof err_), -1) << v;
+        EXPECT_EQ(get1("save"), "10 0") << v;  // a failed SET changes nothing
+    }
+    ASSERT_EQ(config_apply_set(&cfg_, "save", "", err_, sizeof err_), 0) << err_;
+    EXPECT_EQ(get1("save"), "");
+    EXPECT_EQ(cfg_.n_save_params, 0);
+    std::string many;
+    for (int i = 1; i <= RK_MAX_SAVE_PARAMS + 1; i++) many += (i > 1 ? " " : "") + std::to_string(i) + " 1";
+    EXPECT_EQ(config_apply_set(&cfg_, "save", many.c_str(), err_, sizeof err_), -1);
+    EXPECT_EQ(cfg_.n_save_params, 0);
+    EXPECT_TRUE(config_is_mutable("save"));
+}
+
+TEST_F(ConfigTest, RdbDirectives) {
+    ASSERT_EQ(load("dbfilename my.rdb\nrdbcompression no\nrdbchecksum no\nstop-writes-on-bgsave-error no\n"), 0)
+        << err_;
+    EXPECT_STREQ(cfg_.dbfilename, "my.rdb");
+    EXPECT_EQ(cfg_.rdbcompression, 0);
+    EXPECT_EQ(cfg_.rdbchecksum, 0);
+    EXPECT_EQ(cfg_.stop_writes_on_bgsave_error, 0);
+    EXPECT_EQ(get1("dbfilename"), "my.rdb");
+    EXPECT_EQ(load("dbfilename a/b.rdb\n"), -1);
+    EXPECT_NE(strstr(err_, ">>> 'dbfilename a/b.rdb'\ndbfilename can't be a path, just a filename"), nullptr)
+        << err_;
+    EXPECT_EQ(load("dbfilename 'a\\\\b'\n"), -1);  // Redis's pathIsBaseName refuses '\' too
+    EXPECT_NE(strstr(err_, "dbfilename can't be a path, just a filename"), nullptr) << err_;
+    EXPECT_STREQ(cfg_.dbfilename, "my.rdb");
+    EXPECT_EQ(load_path(nullptr, {"--dbfilename", "/tmp/x.rdb"}), -1);
+    EXPECT_NE(strstr(err_, ">>> 'dbfilename \"/tmp/x.rdb\"'\ndbfilename can't be a path, just a filename"), nullptr)
+        << err_;
+    EXPECT_EQ(load("rdbcompression maybe\n"), -1);
+    EXPECT_NE(strstr(err_, "argument must be 'yes' or 'no'"), nullptr);
+
+    // CONFIG SET: dbfilename is protected, rdbchecksum immutable (both as
+    // Redis 7.0 by default), the other two mutable.
+    EXPECT_EQ(config_check_set(&cfg_, "dbfilename", "x.rdb", err_, sizeof err_), -1);
+    EXPECT_STREQ(err_, "ERR CONFIG SET failed (possibly related to argument 'dbfilename') - "
+                       "can't set protected config");
+    EXPECT_EQ(config_check_set(&cfg_, "rdbchecksum", "yes", err_, sizeof err_), -1);
+    EXPECT_STREQ(err_, "ERR CONFIG SET failed (possibly related to argument 'rdbchecksum') - "
+                       "can't set immutable config");
+    EXPECT_FALSE(config_is_mutable("dbfilename"));
+    EXPECT_FALSE(config_is_mutable("rdbchecksum"));
+    ASSERT_EQ(config_apply_set(&cfg_, "rdbcompression", "yes", err_, sizeof err_), 0) << err_;
+    ASSERT_EQ(config_apply_set(&cfg_, "stop-writes-on-bgsave-error", "yes", err_, sizeof err_), 0) << err_;
+    EXPECT_EQ(cfg_.rdbcompression, 1);
+    EXPECT_EQ(cfg_.stop_writes_on_bgsave_error, 1);
+    EXPECT_EQ(config_check_set(&cfg_, "rdbcompression", "x", err_, sizeof err_), -1);
+    EXPECT_STREQ(err_, "ERR CONFIG SET failed (possibly related to argument 'rdbcompression') - "
+                       "argument must be 'yes' or 'no'");
+
+    // Each copy owns its own dbfilename and save points.
+    rk_config copy;
+    ASSERT_EQ(config_copy(&copy, &cfg_), 0);
+    EXPECT_STREQ(copy.dbfilename, "my.rdb");
+    EXPECT_NE(copy.dbfilename, cfg_.dbfilename);
+    EXPECT_EQ(copy.n_save_params, cfg_.n_save_params);
+    ASSERT_EQ(config_apply_set(&copy, "save", "1 1", err_, sizeof err_), 0);
+    EXPECT_EQ(get1("save"), "3600 1 300 100 60 10000");
+    config_free(&copy);
+}
+
 TEST_F(ConfigTest, GetGlob) {
     auto all = get("*");
-    EXPECT_EQ(all.size(), 42u);
+    EXPECT_EQ(all.size(), 47u);
     auto some = get("SLOWLOG-*");
     EXPECT_EQ(some.size(), 2u);
     EXPECT_EQ(some["slowlog-max-len"], "128");
@@ -365,6 +510,47 @@ TEST_F(RewriteTest, KeepsCommentsReplacesInPlaceAppendsRest) {
     std::string back = slurp(path2);
     EXPECT_NE(back.find("# middle\nhz 10\n"), std::string::npos) << back;
     EXPECT_EQ(back.find("requirepass"), std::string::npos) << back;
+}
+
+// Redis 7.0's rewriteConfigSaveOption: save lines are always written (a
+// line per point, in place of the old ones), save "" when there are none.
+TEST_F(RewriteTest, SaveAndRdbDirectives) {
+    std::string path = write("s.conf", "# c\nsave 900 1\nport 7781\nsave 300 10\nsave 60 100\n");
+    ASSERT_EQ(load_path(path.c_str(), {}), 0) << err_;
+    EXPECT_EQ(get1("save"), "900 1 300 10 60 100");
+    ASSERT_EQ(config_apply_set(&cfg_, "save", "10 1 20 2", err_, sizeof err_), 0);
+    ASSERT_EQ(config_apply_set(&cfg_, "rdbcompression", "no", err_, sizeof err_), 0);
+    ASSERT_EQ(config_rewrite(&cfg_, err_, sizeof err_), 0) << err_;
+    std::string out = slurp(path);
+    EXPECT_EQ(out.rfind("# c\nsave 10 1\nport 7781\nsave 20 2\n\n# Generated by CONFIG REWRITE\n", 0), 0u) << out;
+    EXPECT_NE(out.find("\nrdbcompression no\n"), std::string::npos) << out;
+    EXPECT_EQ(out.find("dbfilename"), std::string::npos) << out;  // default: not written
+    EXPECT_EQ(out.find("rdbchecksum"), std::string::npos) << out;
+
+    ASSERT_EQ(config_apply_set(&cfg_, "save", "", err_, sizeof err_), 0);
+    ASSERT_EQ(config_rewrite(&cfg_, err_, sizeof err_), 0) << err_;
+    out = slurp(path);
+    EXPECT_EQ(out.rfind("# c\nsave \"\"\nport 7781\n\n# Generated by CONFIG REWRITE\n", 0), 0u) << out;
+    config_free(&cfg_);
+    config_init_defaults(&cfg_);
+    ASSERT_EQ(load_path(path.c_str(), {}), 0) << err_;
+    EXPECT_EQ(get1("save"), "");
+    EXPECT_EQ(cfg_.rdbcompression, 0);
+
+    // Default save points and a non-default dbfilename are written too.
+    std::string p2 = write("s2.conf", "port 7781\ndbfilename \"my file.rdb\"\n");
+    config_free(&cfg_);
+    config_init_defaults(&cfg_);
+    ASSERT_EQ(load_path(p2.c_str(), {}), 0) << err_;
+    ASSERT_EQ(config_rewrite(&cfg_, err_, sizeof err_), 0) << err_;
+    out = slurp(p2);
+    EXPECT_NE(out.find("port 7781\ndbfilename \"my file.rdb\"\n"), std::string::npos) << out;
+    EXPECT_NE(out.find("\nsave 3600 1\nsave 300 100\nsave 60 10000\n"), std::string::npos) << out;
+    config_free(&cfg_);
+    config_init_defaults(&cfg_);
+    ASSERT_EQ(load_path(p2.c_str(), {}), 0) << err_;
+    EXPECT_EQ(get1("save"), "3600 1 300 100 60 10000");
+    EXPECT_STREQ(cfg_.dbfilename, "my file.rdb");
 }
 
 TEST_F(RewriteTest, NoConfigFile) {
