@@ -1822,6 +1822,8 @@ static const char *const k_debug_help[] = {
     "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
     "DIGEST",
     "    Output a hex signature representing the current DB content.",
+    "RELOAD [NOSAVE]",
+    "    Save the RDB on disk (unless NOSAVE) and reload it back into memory.",
     "DIGEST-VALUE <key> [<key> ...]",
     "    Output a hex signature of the values of all the specified keys.",
     "OBJECT <key>",
@@ -1901,6 +1903,8 @@ static void debug_coord(rk_client *c, const rk_command *cmd, int argc, rk_slice 
         if (positive_arg(c, argv[2], &count) < 0) return;
         if (argc == 5 && positive_arg(c, argv[4], &valsize) < 0) return;
         start_all(c, cmd, argc, argv, NULL, NULL, debug_populate_hop, first_error_or_ok_step);
+    } else if (slice_is(sub, "reload") && g_shard_plugins.debug_reload) {
+        g_shard_plugins.debug_reload(c, argc, argv);
     } else if (slice_is(sub, "segfault") && argc == 2) {
         /* The crash handler's path, as for a real invalid access. */
         rk_log(LL_WARNING, "DEBUG SEGFAULT requested by client id=%llu", (unsigned long long)c->id);

@@ -153,6 +153,8 @@ typedef struct rk_shard_plugins {
     int (*on_start)(rk_shard *s);
     /* INFO persistence lines after rdb_changes_since_last_save (shard 0). */
     void (*info_persistence)(rk_shard *s, char *buf, size_t cap);
+    /* DEBUG RELOAD, on the client's home shard (EXEC_ALL coordinator). */
+    void (*debug_reload)(struct rk_client *c, int argc, rk_slice *argv);
     /* The shard loop is stopping (after the loop returned). */
     void (*on_stop)(rk_shard *s);
 } rk_shard_plugins;

@@ -19,6 +19,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -41,7 +42,7 @@
 /* Shards report their change counter to shard 0 at most this often. */
 #define DIRTY_REPORT_MS 100
 
-enum waiter_kind { W_SAVE, W_SHUTDOWN, W_EXIT };
+enum waiter_kind { W_SAVE, W_SHUTDOWN, W_EXIT, W_RELOAD };
 
 /* Someone waiting for a save to end. job 0: waiting for the save that runs
  * now to end, to then start its own (SHUTDOWN and the exit save). */
@@ -95,7 +96,7 @@ typedef struct exit_request {
 
 /* What a save transaction carries (t->arg, coordinator-owned; the hops
  * read job and sink, which are set before the cut hop is sent). */
-enum op_kind { OP_BGSAVE, OP_SAVE, OP_SHUTDOWN, OP_AUTO, OP_EXIT };
+enum op_kind { OP_BGSAVE, OP_SAVE, OP_SHUTDOWN, OP_AUTO, OP_EXIT, OP_RELOAD };
 enum claim { CLAIM_STARTED = 1, CLAIM_BUSY, CLAIM_SCHEDULED };
 
 typedef struct save_op {
@@ -224,7 +225,8 @@ static void cut_step(rk_txn *t)
         break;
     case OP_SAVE:
     case OP_SHUTDOWN:
-        w = add_waiter(s, op->kind == OP_SAVE ? W_SAVE : W_SHUTDOWN, op->job);
+    case OP_RELOAD:
+        w = add_waiter(s, op->kind == OP_SAVE ? W_SAVE : op->kind == OP_SHUTDOWN ? W_SHUTDOWN : W_RELOAD, op->job);
         if (!w) {
             reply = "-ERR out of memory\r\n"; /* the save goes on without a listener */
             break;
@@ -390,6 +392,92 @@ static void on_save_result(rk_shard *s, save_result *r)
     }
 }
 
+static void coord_reply(rk_client *c, const char *line)
+{
+    rk_reply r = {client_reply_buf(c), c->resp};
+    if (line[0] == '-') {
+        reply_error(&r, line + 1);
+        shard_count_error(c->home, line + 1);
+    } else {
+        reply_simple(&r, line);
+    }
+}
+
+/* ---- DEBUG RELOAD -------------------------------------------------------- */
+
+/* The loading thread's report to the client's home shard. */
+typedef struct reload_job {
+    rk_msg m;
+    rk_client *client;   /* dereferenced only on its home shard */
+    int home;
+    int ok;
+    char path[1024];
+} reload_job;
+
+static void *reload_thread(void *arg)
+{
+    reload_job *j = arg;
+    char err[512];
+    rdb_load_result res;
+    memset(&res, 0, sizeof res);
+    j->ok = rdb_load_into_shards(j->path, &res, err, sizeof err) == 0;
+    if (j->ok)
+        rk_log(LL_NOTICE, "DB reloaded by DEBUG RELOAD");
+    else
+        rk_log(LL_WARNING, "DEBUG RELOAD failed: %s", err);
+    j->m.type = MSG_RELOAD_DONE;
+    shard_send(j->home, &j->m);
+    return NULL;
+}
+
+/* Loads dbfilename into the shards on a thread of its own (the shards
+ * answer -LOADING meanwhile); the client is answered when it is done. */
+static int start_reload(rk_shard *s, rk_client *c)
+{
+    reload_job *j = calloc(1, sizeof *j);
+    if (!j)
+        return -1;
+    j->client = c;
+    j->home = s->id;
+    snprintf(j->path, sizeof j->path, "%s", s->cfg.dbfilename);
+    pthread_t th;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&th, &attr, reload_thread, j);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        free(j);
+        return -1;
+    }
+    return 0;
+}
+
+static void debug_reload(rk_client *c, int argc, rk_slice *argv)
+{
+    int nosave = 0;
+    for (int i = 2; i < argc; i++) {
+        if (rk_slice_eq_nocase(argv[i], "nosave")) {
+            nosave = 1;
+        } else {
+            /* MERGE and NOFLUSH would load over the live data: not offered. */
+            coord_reply(c, "-ERR syntax error");
+            return;
+        }
+    }
+    if (nosave) {
+        if (client_txn_begin(c) != 0) {
+            coord_reply(c, "-ERR out of memory");
+            return;
+        }
+        if (start_reload(c->home, c) != 0)
+            reply_to_client(c, "-ERR out of memory\r\n");
+        return;
+    }
+    if (waiter_start(c, OP_RELOAD, 0) != 0)
+        coord_reply(c, "-ERR out of memory");
+}
+
 static void wake_waiter(rk_shard *s, save_waiter *w, uint64_t job, int ok)
 {
     if (w->job == 0) {
@@ -421,6 +509,10 @@ static void wake_waiter(rk_shard *s, save_waiter *w, uint64_t job, int ok)
         break;
     case W_EXIT:
         notify_exit(w->notify_fd, ok ? 'y' : 'f');
+        break;
+    case W_RELOAD:
+        if (!ok || start_reload(s, w->client) != 0)
+            reply_to_client(w->client, ok ? "-ERR out of memory\r\n" : "-ERR Error trying to save the DB\r\n");
         break;
     }
 }
@@ -508,17 +600,6 @@ static void check_save_points(rk_shard *s)
 }
 
 /* ---- commands ---------------------------------------------------------- */
-
-static void coord_reply(rk_client *c, const char *line)
-{
-    rk_reply r = {client_reply_buf(c), c->resp};
-    if (line[0] == '-') {
-        reply_error(&r, line + 1);
-        shard_count_error(c->home, line + 1);
-    } else {
-        reply_simple(&r, line);
-    }
-}
 
 static void bgsave_coord(rk_client *c, const rk_command *cmd, int argc, rk_slice *argv)
 {
@@ -654,6 +735,13 @@ static void persist_msg(rk_shard *s, rk_msg *m)
         free(d);
         break;
     }
+    case MSG_RELOAD_DONE: {
+        reload_job *j = (reload_job *)m;
+        reply_to_client(j->client, j->ok ? "+OK\r\n"
+                                         : "-ERR Error trying to load the RDB dump, check server logs.\r\n");
+        free(j);
+        break;
+    }
     case MSG_SAVE_REQUEST: {
         exit_request *q = (exit_request *)m;
         assert(s->id == 0);
@@ -701,6 +789,7 @@ void persist_install_plugins(void)
     g_shard_plugins.before_wait = snapshot_before_wait;
     g_shard_plugins.info_persistence = persist_info;
     g_shard_plugins.on_stop = persist_on_stop;
+    g_shard_plugins.debug_reload = debug_reload;
 }
 
 int persist_save_before_exit(void)

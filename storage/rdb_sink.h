@@ -29,6 +29,7 @@ enum {
     MSG_SAVE_STATUS,                    /* shard 0 -> every shard: result, for MISCONF and waiters */
     MSG_DIRTY_REPORT,                   /* shard -> shard 0: its changes since the last save */
     MSG_SAVE_REQUEST,                   /* start-up thread -> shard 0: save before shutdown */
+    MSG_RELOAD_DONE,                    /* DEBUG RELOAD's loading thread -> the client's shard */
 };
 
 typedef struct rdb_sink rdb_sink;
