@@ -574,6 +574,7 @@ class RealRedis:
         if not exe:
             pytest.skip("redis-server not installed")
         self.dir = pathlib.Path(workdir)
+        self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.log_path = self.dir / "redis.log"
         cmd = [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
