@@ -68,7 +68,7 @@ def parse_args():
     arg("--shards", "1 2", str, "ringkv shard counts, space-separated")
     arg("--rounds", 1, int, "alternating rounds per measurement")
     arg("--parts", "bgsave load", str, "which measurements to run")
-    arg("--bg-keys", 20_000_000, int, "keys populated for the BGSAVE measurement")
+    arg("--bg-keys", 15_000_000, int, "keys populated for the BGSAVE measurement")
     arg("--bg-size", 100, int, "value size for the BGSAVE measurement")
     arg("--before", 10, int, "seconds of load before BGSAVE")
     arg("--after", 3, int, "seconds of load after the save ends")
@@ -595,6 +595,9 @@ def main():
     for path in (args.ringkv_bin, args.redis_bin, args.memtier_bin):
         if not os.access(path, os.X_OK):
             sys.exit(f"snapshot_bench: {path} is not executable")
+    # Ctrl-C must reach us even when started from a shell that ignores SIGINT
+    # for background jobs; our children then get the default disposition too.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
     check_alone()
