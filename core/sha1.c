@@ -76,9 +76,9 @@ void rk_sha1_update(rk_sha1_ctx *ctx, const void *data, size_t len) {
 
 void rk_sha1_final(rk_sha1_ctx *ctx, uint8_t out[RK_SHA1_LEN]) {
     uint64_t bits = ctx->total * 8;
-    static const uint8_t pad0x80 = 0x80, zero = 0;
-    rk_sha1_update(ctx, &pad0x80, 1);
-    while (ctx->block_len != 56) rk_sha1_update(ctx, &zero, 1);
+    /* 0x80, then zeros up to 56 mod 64, in one update. */
+    static const uint8_t pad[64] = {0x80};
+    rk_sha1_update(ctx, pad, ctx->block_len < 56 ? 56 - ctx->block_len : 120 - ctx->block_len);
     uint8_t lenbe[8];
     for (int i = 0; i < 8; i++) lenbe[i] = (uint8_t)(bits >> (56 - 8 * i));
     rk_sha1_update(ctx, lenbe, 8);

@@ -32,8 +32,12 @@
 #include "storage/rdb_file.h"
 #include "storage/rdb_value.h"
 
-/* Slices: thin while commands flow, longer when the shard is idle. */
-#define SNAP_BUSY_SLICE_US 300
+/* Slices. While commands flow, a slice lasts as long as the command work
+ * since the previous slice (within bounds): the snapshot then takes about
+ * half of a busy shard, so it ends in bounded time while a command waits
+ * at most about twice as long as without it. When idle: long slices. */
+#define SNAP_MIN_SLICE_US 300
+#define SNAP_MAX_SLICE_US 2000
 #define SNAP_IDLE_SLICE_US 5000
 
 typedef struct snap_db {
@@ -63,6 +67,7 @@ struct rk_snapshot {
     rk_buf val;                /* scratch: one serialized value */
     int failed;                /* allocation failed: the save fails */
     uint64_t commands_seen;    /* total_commands_processed at the last slice */
+    int64_t slice_end_us;      /* when the last slice ended */
 };
 
 static int64_t mono_us(void)
@@ -376,7 +381,16 @@ void snapshot_before_wait(rk_shard *s)
     const uint64_t commands = s->stats.total_commands_processed;
     const int idle = commands == sn->commands_seen;
     sn->commands_seen = commands;
-    int complete = walk(sn, mono_us() + (idle ? SNAP_IDLE_SLICE_US : SNAP_BUSY_SLICE_US));
+    const int64_t now = mono_us();
+    int64_t slice = now - sn->slice_end_us;
+    if (idle)
+        slice = SNAP_IDLE_SLICE_US;
+    else if (slice < SNAP_MIN_SLICE_US)
+        slice = SNAP_MIN_SLICE_US;
+    else if (slice > SNAP_MAX_SLICE_US)
+        slice = SNAP_MAX_SLICE_US;
+    int complete = walk(sn, now + slice);
+    sn->slice_end_us = mono_us();
     if (sn->failed) {
         finish(s, 1);
         return;
