@@ -273,8 +273,9 @@ static void shard_before_wait(void *ud) {
     rk_msg *m;
     while ((m = rk_mailbox_pop(&s->mailbox)) != NULL) shard_handle_msg(s, m);
     lazyfree_before_wait(s);
-    if (g_shard_plugins.before_wait) g_shard_plugins.before_wait(s);
     shard_flush_wakes(s);
+    /* After the wakes: other shards must not wait for this slice of work. */
+    if (g_shard_plugins.before_wait) g_shard_plugins.before_wait(s);
 }
 
 /* ---- Life cycle ------------------------------------------------------- */

@@ -93,6 +93,13 @@ void rk_mailbox_push(rk_mailbox *mb, rk_msg *m)
         rk_mailbox_wake(mb);
 }
 
+int rk_mailbox_has_messages(rk_mailbox *mb)
+{
+    /* Empty exactly when the tail is the stub with nothing linked after it
+     * and no producer has swapped itself in (head == stub). */
+    return mb->tail != &mb->stub || atomic_load_explicit(&mb->head, memory_order_acquire) != &mb->stub;
+}
+
 rk_msg *rk_mailbox_pop(rk_mailbox *mb)
 {
     rk_msg *tail = mb->tail;

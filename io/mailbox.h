@@ -54,6 +54,9 @@ void rk_mailbox_wake(rk_mailbox *mb);
 /* Consumer thread only. NULL when empty (or when a producer is mid-push:
  * the consumer is then woken again, never left with a stranded message). */
 rk_msg *rk_mailbox_pop(rk_mailbox *mb);
+/* Consumer thread: 1 when a message is queued (or being queued), so that
+ * long work can yield to it. */
+int rk_mailbox_has_messages(rk_mailbox *mb);
 /* Consumer thread, when the eventfd fired: clears the pending flag and the
  * eventfd counter. Call before draining with pop(). */
 void rk_mailbox_ack_wake(rk_mailbox *mb);

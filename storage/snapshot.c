@@ -36,9 +36,9 @@
  * since the previous slice (within bounds): the snapshot then takes about
  * half of a busy shard, so it ends in bounded time while a command waits
  * at most about twice as long as without it. When idle: long slices. */
-#define SNAP_MIN_SLICE_US 300
-#define SNAP_MAX_SLICE_US 2000
-#define SNAP_IDLE_SLICE_US 5000
+#define SNAP_MIN_SLICE_US 200
+#define SNAP_MAX_SLICE_US 1000
+#define SNAP_IDLE_SLICE_US 2000
 
 typedef struct snap_db {
     struct rk_snapshot *sn;
@@ -345,11 +345,12 @@ oom:
     return -1;
 }
 
-/* Writes the next unwritten pages until the slice ends or no credit is
- * left. 1 when every page is written. */
+/* Writes the next unwritten pages until the slice ends, another shard's
+ * message waits (a transaction's round trip must not wait a whole slice)
+ * or no credit is left. 1 when every page is written. */
 static int walk(struct rk_snapshot *sn, int64_t deadline_us)
 {
-    int n = 0;
+    rk_mailbox *mb = &sn->shard->mailbox;
     while (sn->cur < sn->ndbs) {
         snap_db *sd = &sn->dbs[sn->cur];
         while (sd->cursor < sd->npages) {
@@ -363,8 +364,7 @@ static int walk(struct rk_snapshot *sn, int64_t deadline_us)
             uint32_t page = sd->cursor++;
             if (!roaring_bitmap_contains(sd->done, page))
                 write_page(sn, sd, page);
-            /* The clock costs more than a page: read it every 16. */
-            if ((++n & 15) == 0 && mono_us() >= deadline_us)
+            if (mono_us() >= deadline_us || rk_mailbox_has_messages(mb))
                 return 0;
         }
         unhook(sd); /* all its pages are out: writes to it are free again */
