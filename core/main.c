@@ -188,12 +188,7 @@ static int load_data_from_disk(const rk_config *cfg)
     char err[512];
     rdb_load_result res;
     memset(&res, 0, sizeof res);
-#if __has_include("storage/rdb_load.c") /* TEMP until the loader lands */
     int rc = rdb_load_into_shards(cfg->dbfilename, &res, err, sizeof err);
-#else
-    (void)cfg;
-    int rc = 1;
-#endif
     if (rc < 0) {
         rk_log(LL_WARNING, "Fatal error loading the DB: %s. Exiting.", err);
         return -1;
@@ -280,9 +275,7 @@ int main(int argc, char **argv) {
         g_shards[i] = shard_create(i, &cfg, err, sizeof(err));
         if (!g_shards[i]) { rk_log(LL_WARNING, "Cannot create shard %d: %s", i, err); return 1; }
     }
-#if __has_include("storage/rdb_load.c") /* TEMP until the loader lands */
     rdb_load_mark_loading(cfg.dbfilename);
-#endif
     for (int i = 0; i < g_nshards; i++) {
         if (shard_start(g_shards[i], fds[i], nfds[i], err, sizeof(err)) != 0) {
             rk_log(LL_WARNING, "Cannot start %s", err);

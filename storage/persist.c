@@ -781,9 +781,7 @@ static void persist_on_stop(rk_shard *s)
 void persist_install_plugins(void)
 {
     g_shard_plugins.persist_msg = persist_msg;
-#if __has_include("storage/rdb_load.c") /* TEMP until the loader lands */
     g_shard_plugins.load_msg = rdb_load_handle_msg;
-#endif
     g_shard_plugins.on_start = persist_on_start;
     g_shard_plugins.on_tick = persist_on_tick;
     g_shard_plugins.before_wait = snapshot_before_wait;
