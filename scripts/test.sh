@@ -4,7 +4,8 @@
 # Stages: setup, RelWithDebInfo build (build/), unit tests (ctest),
 # integration tests (pytest) with the default I/O backend and again with
 # --io-backend epoll, ASan+UBSan build (build-asan/) with its unit tests and
-# the smoke integration tests, libFuzzer RESP harness for 30 s (build-fuzz/).
+# the smoke integration tests, libFuzzer harnesses for the RESP parser, the
+# RDB loader and RESTORE payloads, 40 s in all (build-fuzz/).
 # Every stage is bounded by `timeout` and by an overall deadline; a stage
 # that cannot run (missing tool, failed build) counts as failed.
 # Last line: "N passed, M failed" summed over all stages; exit 1 if M > 0.
@@ -165,27 +166,46 @@ else
 fi
 
 # --- fuzzing ------------------------------------------------------------------
-note "fuzz (libFuzzer resp_fuzz, 30 s)"
-if ! command -v clang >/dev/null 2>&1 || ! command -v clang++ >/dev/null 2>&1; then
-  fail_stage fuzz 1 "clang/clang++ not installed (apt-get install clang)"
-elif ! build "$BF" resp_fuzz -- -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRK_FUZZ=ON \
-        -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++; then
-  fail_stage fuzz 1 "resp_fuzz did not build"
-else
-  corpus=$BF/corpus
+# Three libFuzzer harnesses, each its own stage, 40 s in all: the RESP parser
+# (15 s), the RDB file loader (15 s), RESTORE payload decoding (10 s). Each
+# keeps its corpus in $BF/corpus-NAME and starts from its committed seeds.
+FUZZ_RUNS=("resp_fuzz 15 tests/fuzz/corpus" "rdb_load_fuzz 15 tests/fuzz/corpus_rdb"
+           "restore_fuzz 10 tests/fuzz/corpus_restore")
+
+# fuzz_stage NAME SECONDS SEEDS: one harness run, counted as one stage.
+fuzz_stage() {
+  local name=$1 secs=$2 seeds_dir=$3 corpus=$BF/corpus-$1 log="$LOGDIR/fuzz-$1.log"
+  note "fuzz $name ($secs s)"
+  local seeds=()
+  [ -d "$seeds_dir" ] && seeds+=("$seeds_dir")
   mkdir -p "$corpus"
-  seeds=()
-  [ -d tests/fuzz/corpus ] && seeds+=(tests/fuzz/corpus)
-  if run_bounded 90 env ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
-       "$BF/resp_fuzz" -max_total_time=30 -timeout=10 -rss_limit_mb=2048 \
-       -print_final_stats=1 -artifact_prefix="$BF/" "$corpus" "${seeds[@]}" \
-       >"$LOGDIR/fuzz.log" 2>&1; then
-    tail -n 12 "$LOGDIR/fuzz.log"
+  if run_bounded $((secs + 60)) env ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+       "$BF/$name" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+       -print_final_stats=1 -artifact_prefix="$BF/$name-" "$corpus" "${seeds[@]}" \
+       >"$log" 2>&1; then
+    tail -n 6 "$log"
     PASSED=$((PASSED + 1))
   else
-    tail -n 80 "$LOGDIR/fuzz.log"
-    fail_stage fuzz 1 "resp_fuzz found a problem (artifacts in $BF/)"
+    tail -n 80 "$log"
+    fail_stage "fuzz-$name" 1 "$name found a problem (artifacts: $BF/$name-*)"
   fi
+}
+
+if ! command -v clang >/dev/null 2>&1 || ! command -v clang++ >/dev/null 2>&1; then
+  for run in "${FUZZ_RUNS[@]}"; do
+    fail_stage "fuzz-${run%% *}" 1 "clang/clang++ not installed (apt-get install clang)"
+  done
+else
+  note "fuzz build ($BF)"
+  for run in "${FUZZ_RUNS[@]}"; do
+    read -r name secs seeds_dir <<<"$run"
+    if build "$BF" "$name" -- -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRK_FUZZ=ON \
+         -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++; then
+      fuzz_stage "$name" "$secs" "$seeds_dir"
+    else
+      fail_stage "fuzz-$name" 1 "$name did not build"
+    fi
+  done
 fi
 
 note "done in $(( $(date +%s) - START_S ))s${FAILED_STAGES[*]:+; failed stages: ${FAILED_STAGES[*]}}"
