@@ -111,7 +111,6 @@ def assert_refused(server, low, high, reason=None):
 
 # ---- corrupt files at start-up -------------------------------------------------------
 
-@pytest.mark.smoke
 def test_good_image_loads(server_in_dir, tmp_path):
     img = RdbImage()
     srv = start_on(server_in_dir, tmp_path, img.file(), "good")

@@ -28,6 +28,8 @@ LOADING = "LOADING Redis is loading the dataset in memory"
 # Redis 7.0 defaults to 512 hash entries, ringkv to 128: say it explicitly so the
 # encodings below do not depend on that default (reported separately).
 THRESHOLDS = {"hash_max_listpack_entries": 128}
+LOADING_FIELDS = ("loading_start_time", "loading_total_bytes", "loading_rdb_used_mem",
+                  "loading_loaded_bytes", "loading_loaded_perc", "loading_eta_seconds")
 BIG_KEYS = 800000           # DEBUG POPULATE ... pad 100: about 130 MB
 
 
@@ -268,9 +270,9 @@ def test_bgsave_lastsave_and_info_counters(start_server, server_in_dir):
     time.sleep(1.1)          # LASTSAVE has a resolution of one second
     assert call(c, "BGSAVE") == b"Background saving started"
     info = wait_bgsave_done(c)
-    assert info["rdb_last_bgsave_status"] == "ok"
-    assert info["rdb_saves"] == saves0 + 1
-    assert info["rdb_changes_since_last_save"] == 0
+    assert info["rdb_last_bgsave_status"] == "ok", info
+    assert info["rdb_saves"] == saves0 + 1, info
+    assert info["rdb_changes_since_last_save"] == 0, info
     assert info["rdb_last_bgsave_time_sec"] >= 0
     assert info["rdb_current_bgsave_time_sec"] == -1
     assert info["rdb_last_cow_size"] >= 0
@@ -278,14 +280,16 @@ def test_bgsave_lastsave_and_info_counters(start_server, server_in_dir):
     assert last1 > last0
     assert info["rdb_last_save_time"] == int(last1.timestamp())
     assert (srv.dir / "dump.rdb").exists()
+    # the temp file was renamed over dump.rdb, nothing else is left
+    assert sorted(os.listdir(srv.dir)) == ["dump.rdb", "server.log"]
 
     c.set("after", "x")
     assert persistence(c)["rdb_changes_since_last_save"] == 1
     time.sleep(1.1)
     assert c.save() is True
     info = persistence(c)
-    assert info["rdb_saves"] == saves0 + 2
-    assert info["rdb_changes_since_last_save"] == 0
+    assert info["rdb_saves"] == saves0 + 2, info
+    assert info["rdb_changes_since_last_save"] == 0, info
     assert c.lastsave() > last1
     # SCHEDULE with nothing running starts one at once, as in Redis
     assert call(c, "BGSAVE", "SCHEDULE") == b"Background saving started"
@@ -404,6 +408,8 @@ def test_bgsave_busy_and_loading(start_server, server_in_dir):
     expect_sample = c.mget(sample)
     assert call(c, "BGSAVE") == b"Background saving started"
     assert call(c, "BGSAVE") == "ERR:" + BGSAVE_BUSY
+    # 7.0 schedules only behind an AOF rewrite, not behind another BGSAVE
+    assert call(c, "BGSAVE", "SCHEDULE") == "ERR:" + BGSAVE_BUSY
     assert call(c, "SAVE") == "ERR:" + BGSAVE_BUSY
     info = persistence(c)
     assert info["rdb_bgsave_in_progress"] == 1, "BGSAVE of %d keys ended too fast to test" % BIG_KEYS
@@ -416,8 +422,10 @@ def test_bgsave_busy_and_loading(start_server, server_in_dir):
     c.close()
     srv.stop()
 
+    dump_size = (srv.dir / "dump.rdb").stat().st_size
     loader = server_in_dir(srv.dir, wait=False, save="")
     replies = set()
+    loading_info = None
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         assert loader.is_running(), loader.log_text()[-3000:]
@@ -433,8 +441,15 @@ def test_bgsave_busy_and_loading(start_server, server_in_dir):
         if line == "+PONG":
             break
         assert line == "-" + LOADING, line
+        if loading_info is None:
+            loading_info = info_while_loading(loader)
         time.sleep(0.01)
     assert "+PONG" in replies, replies
+    assert loading_info is not None, "INFO never showed loading:1"
+    for field in LOADING_FIELDS:
+        assert field in loading_info, (field, loading_info)
+    assert 0 <= float(loading_info["loading_loaded_perc"]) <= 100
+    assert int(loading_info["loading_total_bytes"]) == dump_size
     assert "-" + LOADING in replies, "a start-up load of %d keys was never observed (%s)" % (BIG_KEYS, replies)
     c = loader.client(socket_timeout=60)
     assert c.dbsize() == BIG_KEYS + 1
@@ -443,6 +458,15 @@ def test_bgsave_busy_and_loading(start_server, server_in_dir):
     info = persistence(c)
     assert info["loading"] == 0
     c.close()
+
+
+def info_while_loading(server):
+    """INFO persistence (allowed while loading) as a dict when it says
+    loading:1, else None."""
+    with server.raw() as conn:
+        text = conn.call("INFO", "persistence").decode()
+    fields = dict(line.split(":", 1) for line in text.split("\r\n") if ":" in line)
+    return fields if fields.get("loading") == "1" else None
 
 
 def test_save_inside_multi_refused(start_server):
