@@ -210,9 +210,13 @@ def test_fsize_limit_fails_bgsave_then_misconf(start_server):
     good = (srv.dir / "dump.rdb").read_bytes()
     assert len(good) > 400000          # the padding compresses well
     c.set("new", "after the good save")
+    lastsave = c.lastsave()
+    time.sleep(1.1)               # LASTSAVE counts seconds
     prlimit_fsize(srv.proc.pid, 100000)
     try:
-        failing_bgsave(c)
+        info = failing_bgsave(c)
+        assert info["rdb_changes_since_last_save"] >= 1, info
+        assert c.lastsave() == lastsave
         assert srv.is_running(), "SIGXFSZ must not kill the server:\n" + srv.log_text()[-3000:]
         assert (srv.dir / "dump.rdb").read_bytes() == good
         assert files_besides(srv.dir, "dump.rdb", "server.log") == []
@@ -275,6 +279,10 @@ def test_small_tmpfs_fails_bgsave(server_in_dir, tmp_path):
         assert files_besides(mnt, "dump.rdb", "server.log") == []
         assert_misconf(c)
         assert_reads_work(c)
+        # SHUTDOWN must save (save points) and cannot: it refuses and stays up
+        assert call(c, "SHUTDOWN") == "ERR:Errors trying to SHUTDOWN. Check logs."
+        assert srv.is_running()
+        assert (mnt / "dump.rdb").read_bytes() == good
         # more room: the next save succeeds and writes are accepted again
         subprocess.run(["mount", "-o", "remount,size=64m", str(mnt)], check=True)
         assert call(c, "BGSAVE") == b"Background saving started"
