@@ -339,6 +339,21 @@ static int grow_if_needed(dict *d)
     return start_resize(d, exp_for_entries(d->used[0] + 1));
 }
 
+int dict_expand(dict *d, uint64_t entries)
+{
+    if (dict_size(d) != 0 || is_rehashing(d) || d->resize_forbidden > 0)
+        return 0;
+    const uint64_t exp = exp_for_entries(entries);
+    if (d->table[0] && d->size_exp[0] >= exp)
+        return 0;
+    /* An empty dict: drop its table and allocate the larger one directly. */
+    if (d->table[0]) {
+        rk_free(d->table[0]);
+        reset_table(d, 0);
+    }
+    return start_resize(d, exp);
+}
+
 int dict_try_shrink(dict *d)
 {
     if (is_rehashing(d) || d->resize_forbidden > 0 || !d->table[0])

@@ -89,6 +89,9 @@ dict_entry *dict_random(dict *d);
 int dict_rehash_step(dict *d, int n);
 /* Rehash for about `us` microseconds. Returns buckets moved. */
 int dict_rehash_microseconds(dict *d, int64_t us);
+/* Presizes an empty dict for `entries` (a loader's size hint): 0, or -1
+ * when the table cannot be allocated (the dict is then still usable). */
+int dict_expand(dict *d, uint64_t entries);
 /* Grow/shrink policy: call after deletes to shrink when fill < 1/8 (Redis 7). */
 int dict_try_shrink(dict *d);
 

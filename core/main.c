@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <execinfo.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -181,16 +183,61 @@ static void seed_hash(void) {
     dict_set_hash_seed(seed);
 }
 
-/* Loads dump.rdb into the running shards; the shards answer -LOADING
- * meanwhile. A file that cannot be loaded whole stops the start. */
-static int load_data_from_disk(const rk_config *cfg)
-{
+typedef struct startup_load {
+    const char *path;
+    int rc;
     char err[512];
+    int done_fd;       /* written once when the load ends */
+} startup_load;
+
+static void *startup_load_main(void *p)
+{
+    startup_load *l = p;
     rdb_load_result res;
     memset(&res, 0, sizeof res);
-    int rc = rdb_load_into_shards(cfg->dbfilename, &res, err, sizeof err);
-    if (rc < 0) {
-        rk_log(LL_WARNING, "Fatal error loading the DB: %s. Exiting.", err);
+    l->rc = rdb_load_into_shards(l->path, &res, l->err, sizeof l->err);
+    ssize_t n;
+    do
+        n = write(l->done_fd, "x", 1);
+    while (n < 0 && errno == EINTR);
+    return NULL;
+}
+
+/* Loads dump.rdb into the running shards on a loading thread; the shards
+ * answer -LOADING meanwhile. 0 when loaded (or no file), -1 when the file
+ * cannot be loaded whole, 1 when SIGTERM/SIGINT came first (Redis exits at
+ * once then, without saving). */
+static int load_data_from_disk(const rk_config *cfg, const sigset_t *stop_signals)
+{
+    static startup_load l; /* outlives main's frame if the process exits mid-load */
+    int fds[2];
+    l.path = cfg->dbfilename;
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        rk_log(LL_WARNING, "Cannot load the DB: pipe: %s", strerror(errno));
+        return -1;
+    }
+    l.done_fd = fds[1];
+    pthread_t th;
+    if (pthread_create(&th, NULL, startup_load_main, &l) != 0) {
+        rk_log(LL_WARNING, "Cannot load the DB: no loading thread");
+        return -1;
+    }
+    for (;;) {
+        struct pollfd pfd = {.fd = fds[0], .events = POLLIN};
+        if (poll(&pfd, 1, 100) > 0) break;
+        const struct timespec now = {0, 0};
+        siginfo_t si;
+        int sig = sigtimedwait(stop_signals, &si, &now);
+        if (sig > 0) {
+            rk_log(LL_WARNING, "Received %s while loading the DB: exiting now.", sig == SIGINT ? "SIGINT" : "SIGTERM");
+            return 1;
+        }
+    }
+    pthread_join(th, NULL);
+    close(fds[0]);
+    close(fds[1]);
+    if (l.rc < 0) {
+        rk_log(LL_WARNING, "Fatal error loading the DB: %s. Exiting.", l.err);
         return -1;
     }
     return 0;
@@ -285,8 +332,13 @@ int main(int argc, char **argv) {
         }
     }
     rk_log(LL_NOTICE, "Server initialized with %d shard(s) on %s", g_nshards, shard_backend_name(g_shards[0]));
-    if (load_data_from_disk(&cfg) != 0) {
+    int loaded = load_data_from_disk(&cfg, &stop_signals);
+    if (loaded != 0) {
         shards_stop_all();
+        if (loaded > 0) {
+            if (cfg.pidfile && cfg.pidfile[0]) unlink(cfg.pidfile);
+            _exit(0); /* the loading thread waits on stopped shards: do not join it */
+        }
         shards_join_all();
         return 1;
     }

@@ -260,7 +260,8 @@ static void shard_on_tick(void *ud) {
     rk_shard *s = ud;
     shard_active_expire(s);
     shard_rehash_step(s);
-    if (!txn_shard_paused(s)) evict_cron(s);
+    /* As Redis: no eviction while a file loads (it would drop loaded keys). */
+    if (!txn_shard_paused(s) && !s->loading.active) evict_cron(s);
     lazyfree_cron(s);
     clients_cron(s);
     if (g_shard_plugins.on_tick) g_shard_plugins.on_tick(s);

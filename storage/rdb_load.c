@@ -161,6 +161,15 @@ static int load_record(rk_shard *s, const load_job *job, const rdb_limits *lim, 
 {
     char why[160];
     size_t used = 0;
+    if (r->type == RDB_OPCODE_RESIZEDB) {
+        /* A size hint: presize this shard's share (a failure only costs
+         * rehashing; a database out of range fails with its first key). */
+        if (r->dbid < (uint32_t)s->cfg.databases) {
+            dict_expand(s->dbs[r->dbid].keys, r->val_len);
+            dict_expand(s->dbs[r->dbid].expires, r->val_off);
+        }
+        return 0;
+    }
     if (r->dbid >= (uint32_t)s->cfg.databases)
         return batch_fail(b, r->rec_off, "key in database %u, but databases is %d", r->dbid, s->cfg.databases);
     if (r->expire_ms >= 0 && !job->keep_expired && r->expire_ms < job->now_ms) {
@@ -418,6 +427,33 @@ static void dispatch_key(loader *L, const rdb_item *it)
     }
 }
 
+/* RESIZEDB: every shard presizes its share of the database. The hint is
+ * untrusted: a file cannot hold more keys than it has pairs of bytes. */
+static void dispatch_resize(loader *L, const rdb_item *it)
+{
+    uint64_t cap = L->job.len / 2;
+    uint64_t keys = it->db_size < cap ? it->db_size : cap;
+    uint64_t expires = it->expires_size < keys ? it->expires_size : keys;
+    for (int shard = 0; shard < L->nshards && !L->failed; shard++) {
+        load_msg *b = L->cur[shard];
+        if (!b) {
+            b = L->cur[shard] = take_batch(L, shard);
+            if (L->failed)
+                return;
+        }
+        load_rec *r = &b->recs[b->n++];
+        memset(r, 0, sizeof *r);
+        r->type = RDB_OPCODE_RESIZEDB;
+        r->expire_ms = -1;
+        r->dbid = (uint32_t)it->dbid;
+        r->rec_off = it->offset;
+        r->val_len = keys / (uint64_t)L->nshards + 1;
+        r->val_off = expires / (uint64_t)L->nshards + 1;
+        if (b->n == LOAD_BATCH_RECS)
+            send_batch(L, shard);
+    }
+}
+
 /* The AUX fields Redis logs when it loads a file. */
 static void note_aux(loader *L, const rdb_item *it)
 {
@@ -466,6 +502,8 @@ static void walk_and_dispatch(loader *L)
             dispatch_key(L, &it);
         else if (it.kind == RDB_ITEM_AUX)
             note_aux(L, &it);
+        else if (it.kind == RDB_ITEM_RESIZEDB && it.dbid >= 0)
+            dispatch_resize(L, &it);
         else if (it.kind == RDB_ITEM_EOF)
             check_eof(L, &it);
     }
