@@ -86,6 +86,7 @@ typedef struct save_status {
     rk_msg m;
     uint64_t job;
     int ok;
+    int apply;                 /* also apply the outcome (no status transaction could run) */
     int64_t lastsave_s;
 } save_status;
 
@@ -351,7 +352,7 @@ static int waiter_start(rk_client *c, enum op_kind kind, int force)
 
 /* ---- the end of a save ------------------------------------------------- */
 
-static void broadcast_status(uint64_t job, int ok, int64_t lastsave_s)
+static void broadcast_status(uint64_t job, int ok, int64_t lastsave_s, int apply)
 {
     for (int i = 0; i < g_nshards; i++) {
         save_status *st = calloc(1, sizeof *st);
@@ -360,36 +361,81 @@ static void broadcast_status(uint64_t job, int ok, int64_t lastsave_s)
         st->m.type = MSG_SAVE_STATUS;
         st->job = job;
         st->ok = ok;
+        st->apply = apply;
         st->lastsave_s = lastsave_s;
         shard_send(i, &st->m);
     }
 }
 
-/* Shard 0: the sink (or a failed start) reports. */
+/* The end of a save as every shard records it: its change counter, its
+ * MISCONF flag, its LASTSAVE; on shard 0 the coordinator too. */
+static void apply_outcome(rk_shard *s, uint64_t job, int ok, int64_t lastsave_s)
+{
+    rk_persist *p = s->persist;
+    s->last_save_failed = !ok;
+    p->lastsave_s = lastsave_s;
+    if (ok && p->cut_job == job) {
+        s->dirty -= p->dirty_at_cut;
+        p->dirty_at_cut = 0;
+    }
+    if (s->id != 0)
+        return;
+    save_coord *co = p->coord;
+    assert(co->job == job);
+    co->job = 0;
+    co->last_ok = ok;
+    co->last_time_sec = (rk_mstime() - co->start_ms + 500) / 1000;
+    co->lastsave_s = lastsave_s;
+    if (ok)
+        co->saves++;
+}
+
+static void outcome_hop(rk_shard *s, rk_txn *t, rk_buf *out)
+{
+    (void)out;
+    const save_status *st = t->arg;
+    apply_outcome(s, st->job, st->ok, st->lastsave_s);
+}
+
+/* After every shard recorded the outcome: answer whoever waits for it. */
+static void outcome_step(rk_txn *t)
+{
+    const save_status *st = t->arg;
+    broadcast_status(st->job, st->ok, st->lastsave_s, 0);
+    txn_finish(t);
+}
+
+/* Shard 0: the sink (or a failed start) reports. The outcome is applied in
+ * one all-shard transaction, so no INFO sees the save ended on one shard
+ * and running on another (change counters and status move together). */
 static void on_save_result(rk_shard *s, save_result *r)
 {
     save_coord *co = s->persist->coord;
     assert(co->job == r->job);
-    co->job = 0;
-    co->last_ok = r->ok;
-    co->last_time_sec = (rk_mstime() - co->start_ms + 500) / 1000;
     if (r->ok) {
-        co->lastsave_s = now_s();
-        co->saves++;
         co->last_cow = r->cow_bytes;
         rk_log(LL_NOTICE, "Background saving terminated with success (%llu bytes, %llu bytes of snapshot buffers)",
                (unsigned long long)r->bytes, (unsigned long long)r->cow_bytes);
     } else {
         rk_log(LL_WARNING, "Background saving error: %s", r->err[0] ? r->err : "unknown");
     }
-    broadcast_status(r->job, r->ok, co->lastsave_s);
-    free(r);
-    if (co->scheduled) {
-        co->scheduled = 0;
-        rk_log(LL_NOTICE, "Background saving started by a scheduled BGSAVE");
-        if (start_save(NULL, NULL, OP_AUTO, 0, 0, -1) != 0)
-            co->scheduled = 1; /* retried on the next tick */
+    int64_t lastsave_s = r->ok ? now_s() : co->lastsave_s;
+    save_status *st = calloc(1, sizeof *st);
+    rk_slice name = RK_SLICE("save");
+    rk_txn *t = st ? txn_new(NULL, save_command(), txn_all_shards(), 1, &name) : NULL;
+    if (t) {
+        st->job = r->job;
+        st->ok = r->ok;
+        st->lastsave_s = lastsave_s;
+        t->arg = st;
+        t->arg_free = free;
+        txn_start(t, outcome_hop, outcome_step);
+    } else {
+        free(st);
+        apply_outcome(s, r->job, r->ok, lastsave_s);
+        broadcast_status(r->job, r->ok, lastsave_s, 1);
     }
+    free(r);
 }
 
 static void coord_reply(rk_client *c, const char *line)
@@ -520,12 +566,8 @@ static void wake_waiter(rk_shard *s, save_waiter *w, uint64_t job, int ok)
 static void on_save_status(rk_shard *s, save_status *st)
 {
     rk_persist *p = s->persist;
-    s->last_save_failed = !st->ok;
-    p->lastsave_s = st->lastsave_s;
-    if (st->ok && p->cut_job == st->job) {
-        s->dirty -= p->dirty_at_cut;
-        p->dirty_at_cut = 0;
-    }
+    if (st->apply && s->id != 0)
+        apply_outcome(s, st->job, st->ok, st->lastsave_s);
     /* Detach the list first: waking may register new waiters. */
     save_waiter *list = p->waiters;
     p->waiters = NULL;
