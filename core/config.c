@@ -521,7 +521,7 @@ void config_init_defaults(rk_config *cfg)
     cfg->slowlog_log_slower_than = 10000;
     cfg->slowlog_max_len = 128;
     cfg->list_max_listpack_size = -2;
-    cfg->hash_max_listpack_entries = 128;
+    cfg->hash_max_listpack_entries = 512; /* Redis 7.0's compiled default (its redis.conf sets 128) */
     cfg->hash_max_listpack_value = 64;
     cfg->set_max_intset_entries = 512;
     cfg->set_max_listpack_entries = 128;

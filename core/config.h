@@ -73,7 +73,7 @@ typedef struct rk_config {
     long long slowlog_max_len;         /* 128 */
     /* Compact-encoding thresholds (Redis 7 names and defaults). */
     long long list_max_listpack_size;   /* -2: 8 KiB per node; > 0: entries per node */
-    long long hash_max_listpack_entries, hash_max_listpack_value;   /* 128, 64 */
+    long long hash_max_listpack_entries, hash_max_listpack_value;   /* 512, 64 (Redis 7.0 compiled defaults) */
     long long set_max_intset_entries;                               /* 512 */
     long long set_max_listpack_entries, set_max_listpack_value;     /* 128, 64 */
     long long zset_max_listpack_entries, zset_max_listpack_value;   /* 128, 64 */

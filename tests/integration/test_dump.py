@@ -41,7 +41,7 @@ def real_redis(tmp_path_factory):
 def rr(real_redis):
     real_redis.flushall()
     real_redis.config_set("list-max-listpack-size", "-2")
-    for name, value in (("hash-max-listpack-entries", "128"), ("zset-max-listpack-entries", "128"),
+    for name, value in (("hash-max-listpack-entries", "512"), ("zset-max-listpack-entries", "128"),
                         ("set-max-intset-entries", "512")):
         real_redis.config_set(name, value)
     return real_redis
@@ -61,7 +61,7 @@ def build_values(c, suffix=""):
     c.rpush(k("l_small"), "a", "1", "bb", "-300", "x" * 100)
     c.rpush(k("l_big"), *["element-%d" % i for i in range(3000)])
     c.hset(k("h_small"), mapping={"f1": "v1", "f2": "22"})
-    for i in range(200):
+    for i in range(600):
         c.hset(k("h_big"), "field%d" % i, "value%d" % i)
     c.sadd(k("set_int"), 3, 1, 2, 70000)
     c.sadd(k("set_ht"), "x", "y", "zz")

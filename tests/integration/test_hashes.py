@@ -333,7 +333,7 @@ def test_hscan_listpack_returns_everything(r):
 
 
 def test_hscan_hashtable_full_iteration(r):
-    pairs = {"f%d" % i: "v%d" % i for i in range(500)}
+    pairs = {"f%d" % i: "v%d" % i for i in range(600)}
     r.hset("h", mapping=pairs)
     assert enc(r, "h") == b"hashtable"
     seen, cursor, calls = {}, 0, 0
