@@ -613,6 +613,18 @@ static int run_load(loader *L, int flags, rdb_load_result *res, char *err, size_
     walk_and_dispatch(L);
     while (L->in_flight > 0)
         absorb_reply(L, next_reply(L));
+    if (!L->failed) {
+        /* Logged before the shards serve again, so a client never sees
+         * the data before the log says it is there. */
+        res->rdbver = L->w.rdbver;
+        res->keys_loaded = L->keys_loaded;
+        res->keys_expired = L->keys_expired;
+        res->bytes = L->job.len;
+        res->usec = rk_ustime() - start_us;
+        rk_log(LL_NOTICE, "Done loading RDB, keys loaded: %llu, keys expired: %llu.",
+               (unsigned long long)L->keys_loaded, (unsigned long long)L->keys_expired);
+        rk_log(LL_NOTICE, "DB loaded from disk: %.3f seconds", (double)res->usec / 1e6);
+    }
     broadcast(L, MSG_LOAD_END, L->failed);
     unmap_file(L, fd);
     if (L->failed) {
@@ -620,14 +632,6 @@ static int run_load(loader *L, int flags, rdb_load_result *res, char *err, size_
                  L->err);
         return -1;
     }
-    res->rdbver = L->w.rdbver;
-    res->keys_loaded = L->keys_loaded;
-    res->keys_expired = L->keys_expired;
-    res->bytes = L->job.len;
-    res->usec = rk_ustime() - start_us;
-    rk_log(LL_NOTICE, "Done loading RDB, keys loaded: %llu, keys expired: %llu.",
-           (unsigned long long)L->keys_loaded, (unsigned long long)L->keys_expired);
-    rk_log(LL_NOTICE, "DB loaded from disk: %.3f seconds", (double)res->usec / 1e6);
     return 0;
 }
 
