@@ -614,3 +614,70 @@ TEST(Alloc, MemdupAndRss)
 }
 
 } // namespace
+
+// ---- what the fork-less snapshot relies on (storage/snapshot.c) ----
+
+// With rehashing paused and resizing forbidden, a forced grow builds a new
+// table 1 for new keys only: every entry of the cut table stays in its
+// bucket until deleted, so pages of the cut table keep their meaning.
+TEST_F(DictTest, PausedAndForbiddenKeepsCutTableEntriesInPlace)
+{
+    for (int i = 0; i < 8; i++)
+        add(d, key_name(i));
+    finish_rehash(d);
+    ASSERT_EQ(dict_buckets(d), 8u);
+    dict_entry **cut = d->table[0];
+    std::map<std::string, uint64_t> where;
+    for (uint64_t b = 0; b < 8; b++)
+        for (dict_entry *e = cut[b]; e; e = e->next)
+            where[static_cast<char *>(e->key)] = b;
+    d->pause_rehash++;
+    d->resize_forbidden++;
+    for (int i = 8; i < 200; i++) // far past ratio 5: a forced grow
+        add(d, key_name(i));
+    EXPECT_TRUE(rehashing(d));
+    EXPECT_EQ(d->table[0], cut);
+    for (int i = 0; i < 200; i++)
+        EXPECT_NE(dict_find(d, key_name(i).c_str()), nullptr);
+    for (const auto &kv : where) {
+        bool found = false;
+        for (dict_entry *e = cut[kv.second]; e; e = e->next)
+            found |= kv.first == static_cast<char *>(e->key);
+        EXPECT_TRUE(found) << kv.first;
+    }
+    EXPECT_EQ(dict_rehash_microseconds(d, 1000), 0); // paused
+    d->pause_rehash--;
+    d->resize_forbidden--;
+    finish_rehash(d);
+    for (int i = 0; i < 200; i++)
+        EXPECT_NE(dict_find(d, key_name(i).c_str()), nullptr);
+}
+
+TEST_F(DictTest, AnnounceAllVisitsEveryNonEmptyBucket)
+{
+    for (int i = 0; i < 100; i++)
+        add(d, key_name(i));
+    std::set<std::pair<int, uint64_t>> seen;
+    d->hook_ud = &seen;
+    d->before_change = [](dict *, void *ud, int t, uint64_t b) {
+        static_cast<std::set<std::pair<int, uint64_t>> *>(ud)->insert({t, b});
+    };
+    dict_announce_all(d);
+    size_t non_empty = 0;
+    for (int t = 0; t < 2; t++)
+        for (uint64_t b = 0; d->table[t] && b < (1ull << d->size_exp[t]); b++)
+            non_empty += d->table[t][b] != nullptr;
+    EXPECT_EQ(seen.size(), non_empty);
+    d->before_change = nullptr;
+}
+
+TEST_F(DictTest, ExpandPresizesOnlyAnEmptyDict)
+{
+    EXPECT_EQ(dict_expand(d, 1000), 0);
+    EXPECT_EQ(dict_buckets(d), 1024u);
+    for (int i = 0; i < 1000; i++)
+        add(d, key_name(i));
+    EXPECT_FALSE(rehashing(d)); // no grow was needed on the way
+    EXPECT_EQ(dict_expand(d, 100000), 0); // not empty: a no-op
+    EXPECT_EQ(dict_buckets(d), 1024u);
+}
