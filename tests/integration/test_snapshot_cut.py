@@ -135,3 +135,26 @@ def test_bgsave_is_refused_while_one_runs_and_lastsave_moves(start_server):
     assert "Background save already in progress" in str(e.value)
     wait_save_done(c)
     assert c.lastsave() > first
+
+
+def test_bgsave_cut_survives_eviction(start_server):
+    s = start_server(shards=2, save="", rdbcompression="no")
+    c = s.client()
+    c.execute_command("DEBUG", "POPULATE", 300000, "key", 1000)
+    keys_before = c.dbsize()
+    used = c.info("memory")["used_memory"]
+    assert c.bgsave()
+    # Evict about half of the keys while the snapshot runs.
+    c.config_set("maxmemory-policy", "allkeys-random")
+    c.config_set("maxmemory", used // 2)
+    for i in range(200):
+        c.set("trigger:%d" % i, "x")
+    # Meaningful only if keys went while the save still ran.
+    assert c.info("stats")["evicted_keys"] > 0
+    assert c.info("persistence")["rdb_bgsave_in_progress"] == 1, "the save ended first; enlarge the dataset"
+    wait_save_done(c)
+    assert c.dbsize() < keys_before
+    c.config_set("maxmemory", 0)
+    out = subprocess.run(["redis-check-rdb", str(s.dir / "dump.rdb")], capture_output=True, text=True)
+    assert "RDB looks OK" in out.stdout, out.stdout
+    assert "%d keys read" % keys_before in out.stdout, out.stdout
