@@ -464,6 +464,17 @@ def r(ringkv):
     client.close()
 
 
+def stop_and_check(servers):
+    """Stops every server; fails the test when one had crashed."""
+    problems = []
+    for server in servers:
+        problem = server.stop(check=False)
+        if problem:
+            problems.append("%r %s; log tail:\n%s" % (server, problem, server.log_text()[-6000:]))
+    if problems:
+        pytest.fail("\n\n".join(problems), pytrace=False)
+
+
 @pytest.fixture
 def start_server(tmp_path_factory):
     started = []
@@ -475,13 +486,7 @@ def start_server(tmp_path_factory):
         return server.start(wait=wait)
 
     yield start
-    problems = []
-    for server in started:
-        problem = server.stop(check=False)
-        if problem:
-            problems.append("%r %s; log tail:\n%s" % (server, problem, server.log_text()[-6000:]))
-    if problems:
-        pytest.fail("\n\n".join(problems), pytrace=False)
+    stop_and_check(started)
 
 
 # ---- helpers shared by the command-family tests ------------------------------
@@ -556,13 +561,7 @@ def server_in_dir():
         return server.start(wait=wait)
 
     yield start
-    problems = []
-    for server in started:
-        problem = server.stop(check=False)
-        if problem:
-            problems.append("%r %s; log tail:\n%s" % (server, problem, server.log_text()[-6000:]))
-    if problems:
-        pytest.fail("\n\n".join(problems), pytrace=False)
+    stop_and_check(started)
 
 
 class RealRedis:
