@@ -46,6 +46,7 @@ import redis
 STOP_GRACE_S = 30          # SIGTERM -> SIGKILL for a server that will not exit
 MAX_SAMPLES = 200_000      # memory samples per measurement (~5 h at 100 ms)
 POLL_S = 0.02              # PING poll interval while a server starts or loads
+LOG_WAIT_S = 2.0           # how long the "DB loaded" log line may lag behind PONG
 PROCS = []                 # every subprocess.Popen started, for cleanup
 FAILURES = []              # ringkv misbehaviour found in this run
 
@@ -83,6 +84,8 @@ def parse_args():
     arg("--memtier-bin", shutil.which("memtier_benchmark") or "/usr/local/bin/memtier_benchmark", str, "memtier_benchmark")
     arg("--bugs-file", "/tmp/bench-bugs.md", str, "where ringkv misbehaviour is appended")
     arg("--tmp", tempfile.gettempdir(), str, "parent of the scratch directory (needs disk for the RDB files)")
+    p.add_argument("--keep", action="store_true", default=env_default("SNAP_KEEP", "0") == "1",
+                   help="keep the scratch directory (logs, memtier JSON; RDB files are still removed) (env SNAP_KEEP=1)")
     p.add_argument("--quick", action="store_true", default=env_default("SNAP_QUICK", "0") == "1",
                    help="about a minute: 300k keys for both parts, 4 s before BGSAVE (env SNAP_QUICK=1)")
     a = p.parse_args()
@@ -155,6 +158,16 @@ def free_port():
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+def remove_dir(args, path):
+    """A server's directory: gone, or with --keep only its RDB files gone (they are GBs)."""
+    if not args.keep:
+        shutil.rmtree(path, ignore_errors=True)
+        return
+    for name in os.listdir(path):
+        if name.endswith(".rdb"):
+            os.unlink(os.path.join(path, name))
 
 
 def record_failure(args, what, detail, reproduce):
@@ -238,13 +251,19 @@ class Server:
             return ""
 
     def loaded_seconds(self):
-        """The server's own 'DB loaded from disk: X seconds' figure, or None."""
-        try:
-            with open(self.log, errors="replace") as f:
-                hits = re.findall(r"DB loaded from disk: ([0-9.]+) seconds", f.read())
-        except OSError:
-            return None
-        return float(hits[-1]) if hits else None
+        """The server's own 'DB loaded from disk: X seconds' figure, or None.
+        Waits up to LOG_WAIT_S for it: ringkv has been seen to answer PONG a
+        moment before writing that line."""
+        deadline = time.monotonic() + LOG_WAIT_S
+        while True:
+            try:
+                with open(self.log, errors="replace") as f:
+                    hits = re.findall(r"DB loaded from disk: ([0-9.]+) seconds", f.read())
+            except OSError:
+                hits = []
+            if hits or time.monotonic() >= deadline:
+                return float(hits[-1]) if hits else None
+            time.sleep(POLL_S)
 
     def info(self, section):
         return self.client.info(section)
@@ -365,6 +384,7 @@ def bgsave_run(args, kind, shards, work):
     srv = Server(args, kind, shards, os.path.join(work, f"bg-{kind}-{shards}"))
     srv.start()
     result = {"name": srv.name}
+    sampler = memtier = None
     try:
         t = time.monotonic()
         srv.client.execute_command("DEBUG", "POPULATE", args.bg_keys, "key", args.bg_size)
@@ -401,6 +421,7 @@ def bgsave_run(args, kind, shards, work):
             memtier.wait(60)
         finally:
             stop_proc(memtier)
+            memtier = None
         sampler.stop()
         srv.alive_or_fail("after BGSAVE")
         pers = srv.info("persistence")
@@ -420,8 +441,12 @@ def bgsave_run(args, kind, shards, work):
         if kind == "ringkv":
             check_bgsave(args, srv, result)
     finally:
+        if memtier is not None:
+            stop_proc(memtier)
+        if sampler is not None:
+            sampler.stop()
         srv.stop()
-        shutil.rmtree(srv.dir, ignore_errors=True)
+        remove_dir(args, srv.dir)
     return result
 
 
@@ -459,7 +484,7 @@ def save_run(args, kind, shards, work):
         srv.stop()
     saved = os.path.join(work, f"dump-{kind}-{shards}.rdb")
     os.replace(srv.dump_path(), saved)
-    shutil.rmtree(srv.dir, ignore_errors=True)
+    remove_dir(args, srv.dir)
     return r, saved
 
 
@@ -479,14 +504,28 @@ def load_run(args, kind, shards, work, rdb, expect):
             record_failure(args, f"{srv.name} loaded {expect['writer']}'s dump.rdb wrongly",
                            f"DBSIZE {r['dbsize']} (expected {args.load_keys}), digest {got!r} vs {expect['digest']!r}",
                            srv.command_line())
-    except RuntimeError as e:
+    except (RuntimeError, redis.exceptions.RedisError) as e:
         if kind == "ringkv":
             record_failure(args, f"{srv.name} failed to load {expect['writer']}'s dump.rdb", str(e), srv.command_line())
         r["error"] = str(e).splitlines()[0]
     finally:
         srv.stop()
-        shutil.rmtree(srv.dir, ignore_errors=True)
+        remove_dir(args, srv.dir)
     return r
+
+
+def guarded(args, kind, shards, what, fn, *fn_args):
+    """fn(*fn_args), or None when the server failed (died, never answered): a
+    ringkv failure is recorded and the run goes on with the next server."""
+    try:
+        return fn(*fn_args)
+    except (RuntimeError, redis.exceptions.RedisError) as e:
+        name = "redis" if kind == "redis" else f"ringkv/{shards}"
+        if kind == "ringkv":
+            record_failure(args, f"{name} failed during {what}", str(e), bench_command(args))
+        else:
+            print(f"redis-server failed during {what}: {e}", file=sys.stderr)
+        return None
 
 
 # ---------------------------------------------------------------- report
@@ -610,7 +649,9 @@ def main():
             for rnd in range(args.rounds):
                 for kind, shards in round_order(args, rnd):
                     print(f"bgsave round {rnd + 1}: {kind} {shards or ''}", file=sys.stderr, flush=True)
-                    results.append(bgsave_run(args, kind, shards, work))
+                    r = guarded(args, kind, shards, "BGSAVE under load", bgsave_run, args, kind, shards, work)
+                    if r is not None:
+                        results.append(r)
             report_bgsave(args, results)
         if "load" in args.parts:
             saves, loads = [], []
@@ -618,24 +659,32 @@ def main():
                 files = {}
                 for kind, shards in round_order(args, rnd):
                     print(f"save round {rnd + 1}: {kind} {shards or ''}", file=sys.stderr, flush=True)
-                    r, path = save_run(args, kind, shards, work)
+                    got = guarded(args, kind, shards, "SAVE", save_run, args, kind, shards, work)
+                    if got is None:
+                        continue
+                    r, path = got
                     saves.append(r)
                     files[(kind, shards)] = (r, path)
                     loads.append(load_run(args, kind, shards, work, path, r))
                 # Cross loads: redis reads the file of ringkv's first shard count, every
                 # ringkv reads redis's file; same file bytes, different loader.
-                if args.shards:
-                    first = files[("ringkv", args.shards[0])]
-                    loads.append(load_run(args, "redis", 0, work, first[1], first[0]))
-                for s in args.shards:
-                    loads.append(load_run(args, "ringkv", s, work, files[("redis", 0)][1], files[("redis", 0)][0]))
+                first = ("ringkv", args.shards[0]) if args.shards else None
+                if first in files:
+                    loads.append(load_run(args, "redis", 0, work, files[first][1], files[first][0]))
+                if ("redis", 0) in files:
+                    redis_result, redis_file = files[("redis", 0)]
+                    for s in args.shards:
+                        loads.append(load_run(args, "ringkv", s, work, redis_file, redis_result))
                 for _r, path in files.values():
                     os.unlink(path)
             report_load(args, saves, loads)
         print(f"\nreproduce: {bench_command(args)}")
     finally:
         cleanup_all()
-        shutil.rmtree(work, ignore_errors=True)
+        if args.keep:
+            print(f"kept {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
     if FAILURES:
         print(f"\n{len(FAILURES)} ringkv problem(s), appended to {args.bugs_file}", file=sys.stderr)
         sys.exit(1)
