@@ -9,10 +9,13 @@
  *    1 << size_exp[i] buckets and used[i] entries.
  *  - table[1] != NULL <=> rehash_idx >= 0; then every bucket of table[0]
  *    below rehash_idx is empty and new keys go to table[1].
- *  - before_change(d, t, b) runs before the chain of bucket b of table t is
- *    modified, while it still holds its old contents (it may run more than
- *    once for one bucket). When a rehash ends, table 1 becomes table 0
- *    without any chain changing.
+ *  - before_change(d, t, b, NULL) runs before the chain of bucket b of
+ *    table t is rewritten (rehash move, clear), before_change(d, t, b, e)
+ *    before entry e changes or is unlinked, after_insert(d, t, b, e) after a
+ *    new entry e is linked; each may run more than once for one bucket. When
+ *    a rehash ends, table 1 becomes table 0 without any chain changing.
+ *  - bit 0 of an entry's `next` is that entry's tag; every chain walk masks
+ *    it (next_of), every relink keeps it (set_next).
  *  - every allocation goes through core/alloc.h; a failed allocation leaves
  *    the dict's contents unchanged. */
 #include "core/dict.h"
@@ -146,11 +149,42 @@ static inline bool keys_equal(const dict *d, const void *a, const void *b)
     return d->type->key_equal && d->type->key_equal(a, b);
 }
 
+/* An entry's `next` carries the entry's own tag in bit 0 (entries are at
+ * least 8-byte aligned); a bucket slot never has it set. */
+#define ENTRY_TAG ((uintptr_t)1)
+
+static inline dict_entry *next_of(const dict_entry *e)
+{
+    return (dict_entry *)((uintptr_t)e->next & ~ENTRY_TAG);
+}
+
+/* Sets e's successor, keeping e's tag. */
+static inline void set_next(dict_entry *e, dict_entry *n)
+{
+    e->next = (dict_entry *)(((uintptr_t)e->next & ENTRY_TAG) | (uintptr_t)n);
+}
+
+dict_entry *dict_entry_next(const dict_entry *e) { return next_of(e); }
+int dict_entry_tagged(const dict_entry *e) { return ((uintptr_t)e->next & ENTRY_TAG) != 0; }
+
+void dict_entry_set_tag(dict_entry *e, int on)
+{
+    e->next = (dict_entry *)(((uintptr_t)e->next & ~ENTRY_TAG) | (on ? ENTRY_TAG : 0));
+}
+
+/* The whole chain of bucket `bucket` of table t is about to change. */
 static inline void announce_change(dict *d, int t, uint64_t bucket)
 {
     assert(d->table[t] && bucket < table_buckets(d, t));
     if (d->before_change)
-        d->before_change(d, d->hook_ud, t, bucket);
+        d->before_change(d, d->hook_ud, t, bucket, NULL);
+}
+
+/* Entry e of that bucket is about to change or leave. */
+static inline void announce_entry(dict *d, int t, uint64_t bucket, dict_entry *e)
+{
+    if (d->before_change)
+        d->before_change(d, d->hook_ud, t, bucket, e);
 }
 
 static void reset_table(dict *d, int t)
@@ -245,7 +279,7 @@ static void move_bucket(dict *d, uint64_t src)
     uint64_t last_announced = 0;
     dict_entry *e = d->table[0][src];
     while (e) {
-        dict_entry *next = e->next;
+        dict_entry *next = next_of(e);
         uint64_t dst = hash_key(d, e->key) & mask1;
         /* Entries of one source bucket often share a destination. */
         if (!announced_any || dst != last_announced) {
@@ -253,7 +287,7 @@ static void move_bucket(dict *d, uint64_t src)
             announced_any = true;
             last_announced = dst;
         }
-        e->next = d->table[1][dst];
+        set_next(e, d->table[1][dst]);
         d->table[1][dst] = e;
         d->used[0]--;
         d->used[1]++;
@@ -368,22 +402,22 @@ int dict_try_shrink(dict *d)
 
 /* ---------- lookup, insert, delete ---------- */
 
-/* Finds key. On success, if given, table_out gets its table and link_out
- * the pointer that points at the entry (to unlink it). */
+/* Finds key. On success, if given, table_out gets its table and prev_out
+ * the entry before it in its chain (NULL when it heads the chain). */
 static dict_entry *locate(dict *d, const void *key, uint64_t hash, int *table_out,
-                          dict_entry ***link_out)
+                          dict_entry **prev_out)
 {
     for (int t = 0; t <= 1; t++) {
         if (!d->table[t])
             break;
-        dict_entry **link = &d->table[t][hash & table_mask(d, t)];
-        for (; *link; link = &(*link)->next) {
-            if (keys_equal(d, key, (*link)->key)) {
+        dict_entry *prev = NULL;
+        for (dict_entry *e = d->table[t][hash & table_mask(d, t)]; e; prev = e, e = next_of(e)) {
+            if (keys_equal(d, key, e->key)) {
                 if (table_out)
                     *table_out = t;
-                if (link_out)
-                    *link_out = link;
-                return *link;
+                if (prev_out)
+                    *prev_out = prev;
+                return e;
             }
         }
         if (!is_rehashing(d))
@@ -423,10 +457,11 @@ dict_entry *dict_add_raw(dict *d, void *key, dict_entry **existing)
     const uint64_t bucket = hash & table_mask(d, t);
     e->key = key;
     e->v.u64 = 0;
-    announce_change(d, t, bucket);
-    e->next = d->table[t][bucket];
+    e->next = d->table[t][bucket]; /* untagged: a bucket slot has no tag bit */
     d->table[t][bucket] = e;
     d->used[t]++;
+    if (d->after_insert)
+        d->after_insert(d, d->hook_ud, t, bucket, e);
     return e;
 }
 
@@ -437,12 +472,16 @@ dict_entry *dict_unlink(dict *d, const void *key)
     rehash_step_for_write(d);
     const uint64_t hash = hash_key(d, key);
     int t = 0;
-    dict_entry **link = NULL;
-    dict_entry *e = locate(d, key, hash, &t, &link);
+    dict_entry *prev = NULL;
+    dict_entry *e = locate(d, key, hash, &t, &prev);
     if (!e)
         return NULL;
-    announce_change(d, t, hash & table_mask(d, t));
-    *link = e->next;
+    const uint64_t bucket = hash & table_mask(d, t);
+    announce_entry(d, t, bucket, e);
+    if (prev)
+        set_next(prev, next_of(e));
+    else
+        d->table[t][bucket] = next_of(e);
     e->next = NULL;
     d->used[t]--;
     return e;
@@ -454,9 +493,10 @@ int dict_announce_key(dict *d, const void *key)
         return -1;
     const uint64_t hash = hash_key(d, key);
     int t = 0;
-    if (!locate(d, key, hash, &t, NULL))
+    dict_entry *e = locate(d, key, hash, &t, NULL);
+    if (!e)
         return -1;
-    announce_change(d, t, hash & table_mask(d, t));
+    announce_entry(d, t, hash & table_mask(d, t), e);
     return 0;
 }
 
@@ -498,7 +538,7 @@ static uint64_t clear_table(dict *d, int t)
         announce_change(d, t, b);
         d->table[t][b] = NULL;
         while (e) {
-            dict_entry *next = e->next;
+            dict_entry *next = next_of(e);
             free_entry(d, e);
             d->used[t]--;
             removed++;
@@ -570,12 +610,12 @@ dict_entry *dict_random(dict *d)
         return NULL;
     dict_entry *head = random_chain(d);
     uint64_t chain_len = 0;
-    for (dict_entry *e = head; e; e = e->next)
+    for (dict_entry *e = head; e; e = next_of(e))
         chain_len++;
     uint64_t pick = next_random() % chain_len;
     dict_entry *e = head;
     while (pick--)
-        e = e->next;
+        e = next_of(e);
     return e;
 }
 
@@ -602,7 +642,7 @@ static inline uint64_t cursor_advance(uint64_t cursor, uint64_t mask)
 static void scan_chain(dict_entry *e, dict_scan_fn *fn, void *ud)
 {
     while (e) {
-        dict_entry *next = e->next;
+        dict_entry *next = next_of(e);
         fn(ud, e);
         e = next;
     }
@@ -683,7 +723,7 @@ dict_entry *dict_next(dict_iter *it)
         }
         if (it->entry) {
             /* Saved now so the caller may delete the entry returned. */
-            it->next_entry = it->entry->next;
+            it->next_entry = next_of(it->entry);
             return it->entry;
         }
     }

@@ -4,11 +4,12 @@
  *
  * Two tables during a rehash: lookups consult both, inserts go to the new
  * one, and each write operation moves one bucket (plus a time-bounded step
- * from the shard's cron). The table is divided into pages of
- * DICT_PAGE_BUCKETS buckets; before any bucket chain is changed (insert,
- * delete, rehash move, clear) the `before_change` hook, when set, is called
- * with the table index and bucket: the fork-less snapshot uses it to write a
- * page before it changes.
+ * from the shard's cron). For the fork-less snapshot (storage/snapshot.c),
+ * which sees a table as pages of DICT_PAGE_BUCKETS buckets: `before_change`,
+ * when set, is called before an entry changes or leaves (with the entry) and
+ * before a whole chain changes (rehash move, clear; entry NULL);
+ * `after_insert` right after a new entry is linked. Each entry carries one
+ * tag bit for the hook's owner (dict_entry_set_tag); nothing else reads it.
  *
  * SCAN uses Redis's reverse-binary cursor, so a key present for the whole
  * scan is returned at least once even when the table grows or shrinks. */
@@ -41,7 +42,10 @@ typedef struct dict_type {
     void (*val_free)(void *val);   /* may be NULL; called for v.val */
 } dict_type;
 
-typedef void dict_change_hook(dict *d, void *hook_ud, int table, uint64_t bucket);
+/* e: the entry about to change or leave, or NULL: the whole chain of
+ * `bucket` is about to change. */
+typedef void dict_change_hook(dict *d, void *hook_ud, int table, uint64_t bucket, dict_entry *e);
+typedef void dict_insert_hook(dict *d, void *hook_ud, int table, uint64_t bucket, dict_entry *e);
 
 struct dict {
     const dict_type *type;
@@ -52,6 +56,7 @@ struct dict {
     int16_t pause_rehash;      /* > 0 while a safe iterator runs */
     int16_t resize_forbidden;  /* > 0: do not start a resize (e.g. during a snapshot) */
     dict_change_hook *before_change;
+    dict_insert_hook *after_insert;
     void *hook_ud;
 };
 
@@ -74,12 +79,17 @@ int dict_delete(dict *d, const void *key);
 dict_entry *dict_unlink(dict *d, const void *key);
 void dict_free_unlinked(dict *d, dict_entry *e);
 
-/* Calls before_change for the bucket that holds key, for a caller about to
- * change the entry's value in place. 0 if the key is present, else -1. */
+/* Calls before_change with key's entry, for a caller about to change the
+ * entry's value in place. 0 if the key is present, else -1. */
 int dict_announce_key(dict *d, const void *key);
 
 /* Calls before_change for every non-empty bucket (no-op without a hook). */
 void dict_announce_all(dict *d);
+
+/* Chain walking and the owner's tag bit (see the top). */
+dict_entry *dict_entry_next(const dict_entry *e);
+int dict_entry_tagged(const dict_entry *e);
+void dict_entry_set_tag(dict_entry *e, int on);
 
 /* A uniformly-ish random entry (Redis's dictGetFairRandomKey quality is
  * not required), or NULL when empty. */

@@ -9,13 +9,19 @@
  *    buckets: an entry leaves a cut table only by deletion, and a grow
  *    forced by an overfull table builds a new table 1 that holds only
  *    entries added after the cut (they are never written);
- *  - dict.c calls before_change before any chain of a cut table changes,
- *    and db.c / the dispatcher call it (dict_announce_key) before a value
- *    or TTL changes in place; a page is written before its first change,
- *    then marked in `done`, and never written twice;
+ *  - copy-on-write is per key: dict.c calls before_change with the entry
+ *    before it changes or leaves, and db.c / the dispatcher call it
+ *    (dict_announce_key) before a value or TTL changes in place; an entry of
+ *    a page not yet written is then written at once and tagged; an entry
+ *    added to such a page after the cut is tagged too (after_insert). The
+ *    walk writes a page's untagged entries, clears the tags it passes and
+ *    marks the page in `done`. So every entry of the cut is written exactly
+ *    once, no later entry ever, and no tag outlives the snapshot (an
+ *    abandoned snapshot clears the tags of the pages it did not walk);
+ *  - a whole chain that changes (clear) is written as a page first;
  *  - each chunk holds whole records and starts with SELECTDB, so chunks of
  *    different shards may interleave in the file in any order.
- * Bounds: SNAP_CREDITS chunks of about SNAP_CHUNK_BYTES in flight; pages
+ * Bounds: SNAP_CREDITS chunks of about SNAP_CHUNK_BYTES in flight; keys
  * written by the hook while no credit is left stay in `out` (that is the
  * snapshot's copy-on-write cost, reported as rdb_last_cow_size). */
 #include "storage/snapshot.h"
@@ -159,7 +165,9 @@ static int emit_entry(struct rk_snapshot *sn, snap_db *sd, const dict_entry *e)
     return rc;
 }
 
-static void write_page(struct rk_snapshot *sn, snap_db *sd, uint32_t page)
+/* Walks page `page`: writes its untagged entries (unless `emit` is 0, when
+ * a snapshot is given up) and clears every tag; marks the page done. */
+static void walk_page(struct rk_snapshot *sn, snap_db *sd, uint32_t page, int emit)
 {
     assert(page < sd->npages && !roaring_bitmap_contains(sd->done, page));
     const int t = page < sd->pages0 ? 0 : 1;
@@ -167,23 +175,54 @@ static void write_page(struct rk_snapshot *sn, snap_db *sd, uint32_t page)
     uint64_t end = first + DICT_PAGE_BUCKETS;
     if (end > sd->buckets[t])
         end = sd->buckets[t];
-    for (uint64_t b = first; b < end && !sn->failed; b++)
-        for (const dict_entry *e = sd->tab[t][b]; e && !sn->failed; e = e->next)
-            if (emit_entry(sn, sd, e) != 0)
+    for (uint64_t b = first; b < end; b++) {
+        for (dict_entry *e = sd->tab[t][b]; e; e = dict_entry_next(e)) {
+            if (dict_entry_tagged(e))
+                dict_entry_set_tag(e, 0); /* written early, or added after the cut */
+            else if (emit && !sn->failed && emit_entry(sn, sd, e) != 0)
                 sn->failed = 1;
+        }
+    }
     roaring_bitmap_add(sd->done, page);
     note_peak(sn);
 }
 
-/* dict.c's hook: a chain of table t is about to change. */
-static void before_change(dict *d, void *ud, int t, uint64_t bucket)
+/* The page of bucket `bucket` of table t, or -1 when the snapshot does not
+ * cover it (a table built after the cut holds only newer entries; a page
+ * already walked). */
+static int64_t page_of(const snap_db *sd, const dict *d, int t, uint64_t bucket)
+{
+    if (d->table[t] != sd->tab[t])
+        return -1;
+    uint32_t page = (uint32_t)((t ? sd->pages0 : 0) + bucket / DICT_PAGE_BUCKETS);
+    return roaring_bitmap_contains(sd->done, page) ? -1 : (int64_t)page;
+}
+
+/* dict.c's hook: entry e (or, e NULL, the whole chain) is about to change. */
+static void before_change(dict *d, void *ud, int t, uint64_t bucket, dict_entry *e)
 {
     snap_db *sd = ud;
-    if (d->table[t] != sd->tab[t])
-        return; /* a table built after the cut: all its entries are newer */
-    uint32_t page = (uint32_t)((t ? sd->pages0 : 0) + bucket / DICT_PAGE_BUCKETS);
-    if (!roaring_bitmap_contains(sd->done, page))
-        write_page(sd->sn, sd, page);
+    int64_t page = page_of(sd, d, t, bucket);
+    if (page < 0)
+        return;
+    if (!e) {
+        walk_page(sd->sn, sd, (uint32_t)page, 1);
+        return;
+    }
+    if (dict_entry_tagged(e))
+        return; /* already written, or not part of the cut */
+    if (!sd->sn->failed && emit_entry(sd->sn, sd, e) != 0)
+        sd->sn->failed = 1;
+    dict_entry_set_tag(e, 1);
+    note_peak(sd->sn);
+}
+
+/* dict.c's hook: e was added after the cut; the walk must not write it. */
+static void after_insert(dict *d, void *ud, int t, uint64_t bucket, dict_entry *e)
+{
+    snap_db *sd = ud;
+    if (page_of(sd, d, t, bucket) >= 0)
+        dict_entry_set_tag(e, 1);
 }
 
 /* ---- chunks ---------------------------------------------------------- */
@@ -223,7 +262,12 @@ static void unhook(snap_db *sd)
     if (!sd->keys)
         return;
     assert(sd->keys->before_change == before_change && sd->keys->hook_ud == sd);
+    /* Pages not walked may hold tags: clear them (no data is written). */
+    for (uint32_t page = 0; page < sd->npages; page++)
+        if (!roaring_bitmap_contains(sd->done, page))
+            walk_page(sd->sn, sd, page, 0);
     sd->keys->before_change = NULL;
+    sd->keys->after_insert = NULL;
     sd->keys->hook_ud = NULL;
     sd->keys->pause_rehash--;
     sd->keys->resize_forbidden--;
@@ -287,6 +331,7 @@ static int hook_db(struct rk_snapshot *sn, snap_db *sd, rk_db *db)
         return -1;
     assert(d->before_change == NULL);
     d->before_change = before_change;
+    d->after_insert = after_insert;
     d->hook_ud = sd;
     d->pause_rehash++;
     d->resize_forbidden++;
@@ -363,7 +408,7 @@ static int walk(struct rk_snapshot *sn, int64_t deadline_us)
             }
             uint32_t page = sd->cursor++;
             if (!roaring_bitmap_contains(sd->done, page))
-                write_page(sn, sd, page);
+                walk_page(sn, sd, page, 1);
             if (mono_us() >= deadline_us || rk_mailbox_has_messages(mb))
                 return 0;
         }

@@ -69,8 +69,10 @@ protected:
     void TearDown() override
     {
         // Hooks point at test-local recorders that are gone by now.
-        if (d)
+        if (d) {
             d->before_change = nullptr;
+            d->after_insert = nullptr;
+        }
         dict_release(d);
     }
     dict *d = nullptr;
@@ -350,7 +352,7 @@ Chains snapshot_chains(const dict *dd)
         if (!dd->table[t])
             continue;
         for (uint64_t b = 0; b < (uint64_t(1) << dd->size_exp[t]); b++)
-            for (dict_entry *e = dd->table[t][b]; e; e = e->next)
+            for (dict_entry *e = dd->table[t][b]; e; e = dict_entry_next(e))
                 chains[{dd->table[t], b}].push_back(e);
     }
     return chains;
@@ -362,25 +364,41 @@ std::vector<dict_entry *> chain_at(const Chains &c, const BucketId &id)
     return it == c.end() ? std::vector<dict_entry *>{} : it->second;
 }
 
-// Records announcements and checks each first one sees the bucket unchanged.
+// Records announcements and checks each first one sees the bucket unchanged;
+// an insertion is announced after it (after_insert) with the new head.
 struct HookRecorder {
     Chains before;
     std::set<BucketId> announced;
-    uint64_t calls = 0, late_announcements = 0;
+    std::map<BucketId, dict_entry *> inserted;
+    uint64_t calls = 0, late_announcements = 0, foreign_entries = 0;
 };
 
-void record_change(dict *dd, void *ud, int table, uint64_t bucket)
+void record_insert(dict *dd, void *ud, int table, uint64_t bucket, dict_entry *e)
+{
+    auto *rec = static_cast<HookRecorder *>(ud);
+    rec->calls++;
+    ASSERT_EQ(dd->table[table][bucket], e); // linked at the head, already there
+    rec->inserted[{dd->table[table], bucket}] = e;
+}
+
+void record_change(dict *dd, void *ud, int table, uint64_t bucket, dict_entry *entry)
 {
     auto *rec = static_cast<HookRecorder *>(ud);
     rec->calls++;
     ASSERT_TRUE(table == 0 || table == 1);
     ASSERT_NE(dd->table[table], nullptr);
     ASSERT_LT(bucket, uint64_t(1) << dd->size_exp[table]);
+    if (entry) {
+        bool in_chain = false;
+        for (dict_entry *e = dd->table[table][bucket]; e; e = dict_entry_next(e))
+            in_chain |= e == entry;
+        rec->foreign_entries += !in_chain;
+    }
     BucketId id{dd->table[table], bucket};
     if (!rec->announced.insert(id).second)
         return; // repeated announcement of one bucket: allowed
     std::vector<dict_entry *> now;
-    for (dict_entry *e = dd->table[table][bucket]; e; e = e->next)
+    for (dict_entry *e = dd->table[table][bucket]; e; e = dict_entry_next(e))
         now.push_back(e);
     if (now != chain_at(rec->before, id))
         rec->late_announcements++;
@@ -391,6 +409,7 @@ template <typename Op> void run_checked(dict *dd, HookRecorder &rec, Op op)
 {
     rec.before = snapshot_chains(dd);
     rec.announced.clear();
+    rec.inserted.clear();
     op();
     Chains after = snapshot_chains(dd);
     std::set<BucketId> ids;
@@ -400,16 +419,26 @@ template <typename Op> void run_checked(dict *dd, HookRecorder &rec, Op op)
         ids.insert(kv.first);
     for (const BucketId &id : ids) {
         if (chain_at(rec.before, id) != chain_at(after, id)) {
+            auto ins = rec.inserted.find(id);
+            if (ins != rec.inserted.end()) {
+                std::vector<dict_entry *> expect{ins->second};
+                for (dict_entry *e : chain_at(rec.before, id))
+                    expect.push_back(e);
+                if (expect == chain_at(after, id))
+                    continue; // exactly the announced insertion
+            }
             ASSERT_TRUE(rec.announced.count(id)) << "unannounced change of bucket " << id.second;
         }
     }
     ASSERT_EQ(rec.late_announcements, 0u);
+    ASSERT_EQ(rec.foreign_entries, 0u);
 }
 
 TEST_F(DictTest, BeforeChangeHookAnnouncesEveryModifiedBucket)
 {
     HookRecorder rec;
     d->before_change = record_change;
+    d->after_insert = record_insert;
     d->hook_ud = &rec;
     std::mt19937_64 rng(12345);
     std::vector<int> present;
@@ -468,7 +497,7 @@ TEST_F(DictTest, BeforeChangeHookCoversBothTablesDuringRehash)
     d->before_change = record_change;
     d->hook_ud = &rec;
     std::set<int> tables;
-    auto note_tables = [](dict *, void *ud, int table, uint64_t) {
+    auto note_tables = [](dict *, void *ud, int table, uint64_t, dict_entry *) {
         static_cast<std::set<int> *>(ud)->insert(table);
     };
     add(d, key_name(64)); // starts the grow
@@ -487,7 +516,8 @@ TEST_F(DictTest, AnnounceKeyCallsHookForItsBucket)
     for (int i = 0; i < 100; i++)
         add(d, key_name(i));
     std::vector<std::pair<int, uint64_t>> calls;
-    d->before_change = [](dict *, void *ud, int t, uint64_t b) {
+    d->before_change = [](dict *, void *ud, int t, uint64_t b, dict_entry *e) {
+        EXPECT_STREQ(static_cast<char *>(e->key), "key:7");
         static_cast<std::vector<std::pair<int, uint64_t>> *>(ud)->push_back({t, b});
     };
     d->hook_ud = &calls;
@@ -495,7 +525,7 @@ TEST_F(DictTest, AnnounceKeyCallsHookForItsBucket)
     ASSERT_EQ(calls.size(), 1u);
     dict_entry *e = d->table[calls[0].first][calls[0].second];
     bool found = false;
-    for (; e; e = e->next)
+    for (; e; e = dict_entry_next(e))
         found |= strcmp(static_cast<char *>(e->key), "key:7") == 0;
     EXPECT_TRUE(found);
     EXPECT_EQ(dict_announce_key(d, "absent"), -1);
@@ -659,7 +689,8 @@ TEST_F(DictTest, AnnounceAllVisitsEveryNonEmptyBucket)
         add(d, key_name(i));
     std::set<std::pair<int, uint64_t>> seen;
     d->hook_ud = &seen;
-    d->before_change = [](dict *, void *ud, int t, uint64_t b) {
+    d->before_change = [](dict *, void *ud, int t, uint64_t b, dict_entry *e) {
+        EXPECT_EQ(e, nullptr); // whole buckets
         static_cast<std::set<std::pair<int, uint64_t>> *>(ud)->insert({t, b});
     };
     dict_announce_all(d);
@@ -680,4 +711,44 @@ TEST_F(DictTest, ExpandPresizesOnlyAnEmptyDict)
     EXPECT_FALSE(rehashing(d)); // no grow was needed on the way
     EXPECT_EQ(dict_expand(d, 100000), 0); // not empty: a no-op
     EXPECT_EQ(dict_buckets(d), 1024u);
+}
+
+// The owner's tag bit stays with its entry through every relink of the
+// chain around it, and never disturbs lookups, iteration or rehashing.
+TEST_F(DictTest, EntryTagsSurviveRelinkingAndRehash)
+{
+    for (int i = 0; i < 64; i++)
+        add(d, key_name(i));
+    finish_rehash(d);
+    std::set<std::string> tagged;
+    for (int i = 0; i < 64; i += 3) {
+        dict_entry *e = dict_find(d, key_name(i).c_str());
+        ASSERT_NE(e, nullptr);
+        dict_entry_set_tag(e, 1);
+        tagged.insert(key_name(i));
+    }
+    for (int i = 1; i < 64; i += 3) // unlink neighbours of tagged entries
+        ASSERT_EQ(dict_delete(d, key_name(i).c_str()), 0);
+    for (int i = 64; i < 400; i++) // grow and rehash around them
+        add(d, key_name(i));
+    finish_rehash(d);
+    size_t seen = 0, seen_tagged = 0;
+    dict_iter it;
+    dict_iter_init(&it, d, 0);
+    for (dict_entry *e; (e = dict_next(&it)) != nullptr;) {
+        seen++;
+        bool should = tagged.count(static_cast<char *>(e->key)) > 0;
+        EXPECT_EQ(dict_entry_tagged(e) != 0, should) << static_cast<char *>(e->key);
+        seen_tagged += should;
+    }
+    dict_iter_release(&it);
+    EXPECT_EQ(seen, dict_size(d));
+    EXPECT_EQ(seen_tagged, tagged.size());
+    for (const std::string &k : tagged) {
+        dict_entry *e = dict_find(d, k.c_str());
+        ASSERT_NE(e, nullptr);
+        dict_entry_set_tag(e, 0);
+        EXPECT_FALSE(dict_entry_tagged(e));
+        ASSERT_EQ(dict_delete(d, k.c_str()), 0);
+    }
 }
