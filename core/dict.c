@@ -10,7 +10,9 @@
  *  - table[1] != NULL <=> rehash_idx >= 0; then every bucket of table[0]
  *    below rehash_idx is empty and new keys go to table[1].
  *  - before_change(d, t, b, NULL) runs before the chain of bucket b of
- *    table t is rewritten (rehash move, clear), before_change(d, t, b, e)
+ *    table t is rewritten (rehash move), before_change(d, t,
+ *    DICT_ALL_BUCKETS, NULL) before table t is cleared and freed,
+ *    before_change(d, t, b, e)
  *    before entry e changes or is unlinked, after_insert(d, t, b, e) after a
  *    new entry e is linked; each may run more than once for one bucket. When
  *    a rehash ends, table 1 becomes table 0 without any chain changing.
@@ -178,6 +180,14 @@ static inline void announce_change(dict *d, int t, uint64_t bucket)
     assert(d->table[t] && bucket < table_buckets(d, t));
     if (d->before_change)
         d->before_change(d, d->hook_ud, t, bucket, NULL);
+}
+
+/* Table t is about to be emptied and freed (clear): its bucket array goes,
+ * so a hook owner must finish with all of it now. */
+static inline void announce_table(dict *d, int t)
+{
+    if (d->before_change && d->table[t])
+        d->before_change(d, d->hook_ud, t, DICT_ALL_BUCKETS, NULL);
 }
 
 /* Entry e of that bucket is about to change or leave. */
@@ -502,12 +512,8 @@ int dict_announce_key(dict *d, const void *key)
 
 void dict_announce_all(dict *d)
 {
-    if (!d->before_change)
-        return;
-    for (int t = 0; t <= 1; t++)
-        for (uint64_t b = 0; d->table[t] && b < table_buckets(d, t); b++)
-            if (d->table[t][b])
-                announce_change(d, t, b);
+    announce_table(d, 0);
+    announce_table(d, 1);
 }
 
 void dict_free_unlinked(dict *d, dict_entry *e)
@@ -531,11 +537,11 @@ static uint64_t clear_table(dict *d, int t)
 {
     uint64_t removed = 0;
     const uint64_t buckets = table_buckets(d, t);
+    announce_table(d, t);
     for (uint64_t b = 0; b < buckets && d->used[t] > 0; b++) {
         dict_entry *e = d->table[t][b];
         if (!e)
             continue;
-        announce_change(d, t, b);
         d->table[t][b] = NULL;
         while (e) {
             dict_entry *next = next_of(e);

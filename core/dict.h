@@ -43,7 +43,9 @@ typedef struct dict_type {
 } dict_type;
 
 /* e: the entry about to change or leave, or NULL: the whole chain of
- * `bucket` is about to change. */
+ * `bucket` is about to change; bucket DICT_ALL_BUCKETS (with e NULL): the
+ * whole table is about to be emptied and its bucket array freed. */
+#define DICT_ALL_BUCKETS UINT64_MAX
 typedef void dict_change_hook(dict *d, void *hook_ud, int table, uint64_t bucket, dict_entry *e);
 typedef void dict_insert_hook(dict *d, void *hook_ud, int table, uint64_t bucket, dict_entry *e);
 
@@ -83,7 +85,7 @@ void dict_free_unlinked(dict *d, dict_entry *e);
  * entry's value in place. 0 if the key is present, else -1. */
 int dict_announce_key(dict *d, const void *key);
 
-/* Calls before_change for every non-empty bucket (no-op without a hook). */
+/* Calls before_change(DICT_ALL_BUCKETS) for each table (no-op without a hook). */
 void dict_announce_all(dict *d);
 
 /* Chain walking and the owner's tag bit (see the top). */

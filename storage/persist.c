@@ -524,7 +524,7 @@ static void debug_reload(rk_client *c, int argc, rk_slice *argv)
         coord_reply(c, "-ERR out of memory");
 }
 
-static void wake_waiter(rk_shard *s, save_waiter *w, uint64_t job, int ok)
+static void wake_waiter(rk_shard *s, save_waiter *w, int ok)
 {
     if (w->job == 0) {
         /* It waited for someone else's save: now start its own. */
@@ -536,8 +536,6 @@ static void wake_waiter(rk_shard *s, save_waiter *w, uint64_t job, int ok)
         }
         return;
     }
-    (void)job;
-    (void)s;
     switch (w->kind) {
     case W_SAVE:
         reply_to_client(w->client, ok ? "+OK\r\n" : "-ERR\r\n");
@@ -576,7 +574,7 @@ static void on_save_status(rk_shard *s, save_status *st)
         save_waiter *w = list;
         list = w->next;
         if (w->job == st->job || w->job == 0) {
-            wake_waiter(s, w, st->job, st->ok);
+            wake_waiter(s, w, st->ok);
             free(w);
         } else {
             w->next = NULL;

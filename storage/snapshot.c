@@ -18,7 +18,9 @@
  *    marks the page in `done`. So every entry of the cut is written exactly
  *    once, no later entry ever, and no tag outlives the snapshot (an
  *    abandoned snapshot clears the tags of the pages it did not walk);
- *  - a whole chain that changes (clear) is written as a page first;
+ *  - a whole chain that changes (rehash move) is written as a page first,
+ *    a table about to be cleared and freed (FLUSHDB) is walked whole, so
+ *    the walk never reads a freed table;
  *  - each chunk holds whole records and starts with SELECTDB, so chunks of
  *    different shards may interleave in the file in any order.
  * Bounds: SNAP_CREDITS chunks of about SNAP_CHUNK_BYTES in flight; keys
@@ -202,6 +204,14 @@ static int64_t page_of(const snap_db *sd, const dict *d, int t, uint64_t bucket)
 static void before_change(dict *d, void *ud, int t, uint64_t bucket, dict_entry *e)
 {
     snap_db *sd = ud;
+    if (bucket == DICT_ALL_BUCKETS) {
+        /* The table is about to be freed: every page must be out first. */
+        if (d->table[t] == sd->tab[t])
+            for (uint32_t p = t ? sd->pages0 : 0; p < (t ? sd->npages : sd->pages0); p++)
+                if (!roaring_bitmap_contains(sd->done, p))
+                    walk_page(sd->sn, sd, p, 1);
+        return;
+    }
     int64_t page = page_of(sd, d, t, bucket);
     if (page < 0)
         return;

@@ -100,6 +100,7 @@ def test_bgsave_keeps_the_cut_under_every_kind_of_change(start_server, tmp_path,
     assert "%d keys read" % keys_before in out.stdout, out.stdout
 
 
+@pytest.mark.smoke
 def test_bgsave_cut_survives_flushall_and_expiry(start_server, tmp_path):
     s = start_server(shards=2, save="")
     c = s.client()
