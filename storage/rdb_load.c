@@ -496,7 +496,7 @@ static void walk_and_dispatch(loader *L)
     }
     L->job.valver = L->w.rdbver > RDB_VERSION ? RDB_VERSION : L->w.rdbver;
     rdb_item it;
-    int rc;
+    int rc = 0;
     while (!L->failed && (rc = rdb_walker_next(&L->w, &it)) > 0) {
         if (it.kind == RDB_ITEM_KEY)
             dispatch_key(L, &it);
