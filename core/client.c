@@ -31,6 +31,7 @@
 #include "core/multi.h"
 #include "core/blocking.h"
 #include "core/evict.h"
+#include "core/journal.h"
 #include "core/pubsub.h"
 #include "core/shard.h"
 #include "core/txn.h"
@@ -235,7 +236,25 @@ static void announce_command_keys(rk_ctx *ctx) {
     if (pos != posbuf) free(pos);
 }
 
-/* Runs cmd->proc with statistics and the slowlog. */
+/* Journals what a command that changed the dataset propagates: its argv,
+ * the override it set through ctx_propagate, or nothing. */
+static void propagate(rk_ctx *ctx, rk_journal *j) {
+    switch (ctx->prop_mode) {
+    case PROP_ARGV:
+        journal_append_argv(j, ctx->dbid, ctx->argc, ctx->argv);
+        break;
+    case PROP_CUSTOM:
+        if (ctx->prop_count < 0) journal_lost(j);
+        else journal_append_resp(j, ctx->dbid, ctx->prop.data, ctx->prop.len, ctx->prop_count);
+        break;
+    default:
+        break;
+    }
+}
+
+/* Runs cmd->proc with statistics and the slowlog, and journals its effect:
+ * one propagation unit holds the keys it expired on the way and what it
+ * propagates (Redis 7.0 wraps more than one in MULTI/EXEC). */
 void cmd_call(rk_ctx *ctx) {
     rk_shard *s = ctx->shard;
     if ((ctx->cmd->flags & CMD_DENYOOM) && evict_make_room(s) != 0) {
@@ -249,7 +268,15 @@ void cmd_call(rk_ctx *ctx) {
     int64_t dirty_before = s->dirty;
     /* A running snapshot must write a key's page before the key changes in place. */
     if (s->snap && (ctx->cmd->flags & CMD_WRITE)) announce_command_keys(ctx);
+    rk_journal *jr = s->journal;
+    const int journaling = journal_active(jr);
+    if (journaling) journal_unit_begin(jr);
     ctx->cmd->proc(ctx);
+    if (journaling) {
+        if (s->dirty != dirty_before) propagate(ctx, jr);
+        journal_unit_end(jr);
+    }
+    rk_buf_free(&ctx->prop);
     int64_t dur = rk_ustime() - start;
     if (s->dirty != dirty_before && (watch_active(s) || blocking_active(s))) touch_command_keys(ctx);
     rk_cmdstat *st = &s->cmdstats[ctx->cmd->id];

@@ -115,7 +115,29 @@ struct rk_ctx {
     int in_multi;              /* running inside MULTI/EXEC (or a script): never block */
     int block_requested;       /* set by ctx_block(): the command found nothing and waits */
     double block_timeout;      /* seconds, 0 = forever (with block_requested) */
+    /* Propagation (core/journal.h): what cmd_call journals when the command
+     * changed the dataset. PROP_ARGV: the command's own argv; PROP_NONE:
+     * nothing; PROP_CUSTOM: the commands given to ctx_propagate, formatted
+     * into prop (only while the shard's journal has a consumer). */
+    int prop_mode;
+    int prop_count;            /* commands in prop */
+    rk_buf prop;               /* freed by cmd_call */
 };
+
+enum { PROP_ARGV = 0, PROP_NONE = 1, PROP_CUSTOM = 2 };
+
+/* A write whose effect is not its own argv calls this with the command to
+ * journal instead (Redis's rewriteClientCommandVector / alsoPropagate); each
+ * call adds one command, in order, in the command's database. Journaled
+ * only when the dataset changed (s->dirty moved). */
+void ctx_propagate(rk_ctx *c, int argc, const rk_slice *argv);
+/* The same with C strings. */
+void ctx_propagate_cstr(rk_ctx *c, int argc, const char *const *argv);
+/* A write that changed data but must not be journaled (DEBUG POPULATE). */
+void ctx_propagate_none(rk_ctx *c);
+/* Whether anything will be journaled: a proc may skip building a rewrite
+ * when this is 0 (no consumer). */
+int ctx_journaling(const rk_ctx *c);
 
 /* A blocking command (BLPOP, BZPOPMIN, ...) that found nothing to serve
  * calls this instead of replying, when !c->in_multi. The dispatcher then

@@ -3,7 +3,9 @@
  * Called only on the shard thread executing the command (c->shard), so
  * error statistics and the dirty counter are updated without locks.
  * Invariant: every error reply written through these helpers is counted
- * once in c->errors and in the shard's errorstats. */
+ * once in c->errors and in the shard's errorstats. Propagation overrides
+ * are formatted only while the shard's journal has a consumer, so with the
+ * journal off a rewrite costs one store. */
 #include "core/command.h"
 
 #include <ctype.h>
@@ -12,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/journal.h"
 #include "core/object.h"
 #include "core/shard.h"
 
@@ -134,4 +137,42 @@ void ctx_init(rk_ctx *c, rk_shard *s, int dbid, int resp, const rk_command *cmd,
     c->cmd = cmd;
     c->r.out = out;
     c->r.resp = resp;
+}
+
+int ctx_journaling(const rk_ctx *c) { return c->shard && journal_active(c->shard->journal); }
+
+/* Formats one command of the override into c->prop. A failed allocation
+ * keeps PROP_CUSTOM with what was formatted before; the journal then sees
+ * a short override, so it is reported by overrunning its consumers. */
+static void prop_add(rk_ctx *c, int argc, const rk_slice *sv, const char *const *cv) {
+    c->prop_mode = PROP_CUSTOM;
+    if (!ctx_journaling(c)) return;
+    size_t mark = c->prop.len;
+    int ok = rk_buf_printf(&c->prop, "*%d\r\n", argc) == 0;
+    for (int i = 0; ok && i < argc; i++) {
+        const char *p = sv ? sv[i].ptr : cv[i];
+        size_t len = sv ? sv[i].len : strlen(cv[i]);
+        ok = rk_buf_printf(&c->prop, "$%zu\r\n", len) == 0 && rk_buf_append(&c->prop, p, len) == 0 &&
+             rk_buf_append(&c->prop, "\r\n", 2) == 0;
+    }
+    if (ok) {
+        c->prop_count++;
+        return;
+    }
+    c->prop.len = mark;
+    c->prop_count = -1; /* cmd_call: the override is incomplete */
+}
+
+void ctx_propagate(rk_ctx *c, int argc, const rk_slice *argv) {
+    if (c->prop_count >= 0) prop_add(c, argc, argv, NULL);
+}
+
+void ctx_propagate_cstr(rk_ctx *c, int argc, const char *const *argv) {
+    if (c->prop_count >= 0) prop_add(c, argc, NULL, argv);
+}
+
+void ctx_propagate_none(rk_ctx *c) {
+    c->prop_mode = PROP_NONE;
+    rk_buf_free(&c->prop);
+    c->prop_count = 0;
 }

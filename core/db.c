@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "core/alloc.h"
+#include "core/journal.h"
 #include "core/lazyfree.h"
 #include "core/shard.h"
 
@@ -354,6 +355,17 @@ static int is_expired_at(rk_db *db, const rk_str *k, int64_t now_ms)
     return when >= 0 && when <= now_ms;
 }
 
+/* An expired key is journaled as DEL (UNLINK under lazyfree-lazy-expire), as
+ * Redis propagates it, before it goes (k is freed with the key). The
+ * scratch keyspace of the multi-key executor has no journal. */
+static void journal_expired(rk_shard *s, rk_db *db, const rk_str *k)
+{
+    if (!s || !journal_active(s->journal))
+        return;
+    rk_slice args[2] = {s->cfg.lazyfree_lazy_expire ? RK_SLICE("UNLINK") : RK_SLICE("DEL"), rkstr_slice(k)};
+    journal_append_argv(s->journal, db->id, 2, args);
+}
+
 static void expired_key_removed(rk_shard *s)
 {
     if (s)
@@ -365,6 +377,7 @@ static dict_entry *lookup_probe(rk_shard *s, rk_db *db, const rk_str *k, int fla
     dict_entry *e = dict_find(db->keys, k);
     if (e && dict_size(db->expires) && is_expired_at(db, k, shard_now_ms(s))) {
         if (!(flags & LOOKUP_NOEXPIRE)) {
+            journal_expired(s, db, k);
             delete_key(s, db, k, lazy_expire(s));
             expired_key_removed(s);
         }
@@ -579,6 +592,7 @@ static void expire_walk_visit(void *ud, dict_entry *e)
     const int64_t when = e->v.s64;
     if (when <= w->now_ms) {
         rk_str *k = e->key;
+        journal_expired(w->s, w->db, k);
         delete_key(w->s, w->db, k, lazy_expire(w->s)); /* frees k: do not touch e or k afterwards */
         expired_key_removed(w->s);
         w->expired++;

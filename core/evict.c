@@ -29,6 +29,7 @@
  * (checked when popped); each call does bounded work (the time comes from
  * maxmemory-eviction-tenacity, or EVICT_CRON_BUDGET_US in the tick). */
 #include "core/evict.h"
+#include "core/journal.h"
 
 #include <assert.h>
 #include <math.h>
@@ -248,6 +249,9 @@ static void evict_victim(rk_shard *s, victim *v)
 {
     const rk_slice key = rkstr_slice(v->key);
     if (db_delete_lazy(s, v->db, key, s->cfg.lazyfree_lazy_eviction)) {
+        /* Redis propagates an eviction as DEL, or UNLINK under lazyfree-lazy-eviction. */
+        rk_slice args[2] = {s->cfg.lazyfree_lazy_eviction ? RK_SLICE("UNLINK") : RK_SLICE("DEL"), key};
+        journal_append_argv(s->journal, v->db->id, 2, args);
         s->stats.evicted_keys++;
         watch_touch_key(s, v->db->id, key);
     }

@@ -14,6 +14,14 @@
  * (FLUSHALL, KEYS, PUBLISH, ...) run their coordinator with its transaction
  * nested in ours (EXEC then spans every shard). The replies form EXEC's array.
  *
+ * Journal: the shards EXEC's write commands may change (write_mask) hold
+ * one journal part each for the whole EXEC (core/journal.h): with one
+ * such shard it is a unit, written as MULTI ... EXEC when it holds more
+ * than one command, as Redis does; with several, each shard frames its part
+ * with the transaction's markers. While a consumer exists anywhere, a hop
+ * before the first command opens the parts and one after the last closes
+ * them; otherwise EXEC costs no extra hop.
+ *
  * WATCH: the owner keeps, per watched key, a version bumped by every change
  * of that key (keyspace_touched), and its existence at WATCH time. EXEC
  * aborts when a version moved, or when a key that existed has expired. */
@@ -25,6 +33,7 @@
 #include "core/blocking.h"
 #include "core/client.h"
 #include "core/command.h"
+#include "core/journal.h"
 #include "core/log.h"
 #include "core/msg.h"
 #include "core/multi.h"
@@ -359,6 +368,8 @@ typedef struct exec_plan {
     int nwatched;
     int *pos;          /* key positions of the command being routed */
     int cappos;
+    uint64_t write_mask; /* shards the queued write commands may change */
+    int journal_open;  /* the journal parts were opened on write_mask */
 } exec_plan;
 
 /* Room for every key position of a command with argc arguments. 0 / -1. */
@@ -484,6 +495,25 @@ static int exec_whole_server(rk_txn *t, queued_cmd *q) {
 
 void multi_exec_resume(rk_txn *t) { exec_run_next(t); }
 
+static void exec_journal_end_hop(rk_shard *s, rk_txn *t, rk_buf *out) {
+    (void)out;
+    exec_plan *x = t->arg;
+    journal_txn_end(s->journal, t->seq, x->write_mask);
+}
+
+static void exec_journal_end_step(rk_txn *t) { txn_finish(t); }
+
+/* The commands ran: close the journal parts, then finish. */
+static void exec_done(rk_txn *t) {
+    exec_plan *x = t->arg;
+    if (x->journal_open) {
+        x->journal_open = 0;
+        txn_hop_on(t, x->write_mask, exec_journal_end_hop, exec_journal_end_step);
+        return;
+    }
+    txn_finish(t);
+}
+
 static void exec_run_next(rk_txn *t) {
     exec_plan *x = t->arg;
     multikey_release(t);
@@ -519,8 +549,16 @@ static void exec_run_next(rk_txn *t) {
         }
         return;
     }
-    txn_finish(t);
+    exec_done(t);
 }
+
+static void exec_journal_begin_hop(rk_shard *s, rk_txn *t, rk_buf *out) {
+    (void)out;
+    exec_plan *x = t->arg;
+    journal_txn_begin(s->journal, t->seq, x->write_mask);
+}
+
+static void exec_journal_begin_step(rk_txn *t) { exec_run_next(t); }
 
 static void exec_check_step(rk_txn *t) {
     exec_plan *x = t->arg;
@@ -532,6 +570,11 @@ static void exec_check_step(rk_txn *t) {
         }
     }
     reply_array(&t->r, x->n);
+    if (x->write_mask && journal_any_active()) {
+        x->journal_open = 1;
+        txn_hop_on(t, x->write_mask, exec_journal_begin_hop, exec_journal_begin_step);
+        return;
+    }
     exec_run_next(t);
 }
 
@@ -569,7 +612,10 @@ static void exec_coord(rk_client *c, const rk_command *cmd, int argc, rk_slice *
     for (int i = 0; i < x->n; i++) {
         queued_cmd *q = &x->queue[i];
         /* A whole-server command may touch any shard. */
-        if (q->cmd->exec == EXEC_ALL) mask = txn_all_shards();
+        if (q->cmd->exec == EXEC_ALL) {
+            mask = txn_all_shards();
+            if (q->cmd->flags & CMD_WRITE) x->write_mask = mask;
+        }
         if (q->cmd->exec != EXEC_KEYS) continue;
         if (plan_pos_reserve(x, q->argc) != 0) {
             exec_plan_free(x);
@@ -577,7 +623,11 @@ static void exec_coord(rk_client *c, const rk_command *cmd, int argc, rk_slice *
             return;
         }
         int nkeys = cmd_get_keys(q->cmd, q->argc, q->argv, x->pos, x->cappos);
-        for (int k = 0; k < nkeys; k++) mask |= 1ull << rk_key_shard(q->argv[x->pos[k]].ptr, q->argv[x->pos[k]].len);
+        for (int k = 0; k < nkeys; k++) {
+            uint64_t bit = 1ull << rk_key_shard(q->argv[x->pos[k]].ptr, q->argv[x->pos[k]].len);
+            mask |= bit;
+            if (q->cmd->flags & CMD_WRITE) x->write_mask |= bit;
+        }
     }
     rk_txn *t = txn_new(c, cmd, mask, argc, argv);
     if (!t) { exec_plan_free(x); reply_error(&r, "ERR out of memory"); return; }

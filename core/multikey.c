@@ -13,7 +13,14 @@
  *                scratch keyspace holding those copies, and a second hop
  *                writes each key's final state back to its owner.
  * Invariant (gather): between the two hops every participant stays paused,
- * so the values copied are still the current ones when written back. */
+ * so the values copied are still the current ones when written back.
+ *
+ * Journal: each shard journals only its own effects, inside the markers of
+ * the transaction (core/journal.h) unless the command runs inside EXEC,
+ * whose frame then holds them: split parts journal their sub-command (or
+ * its rewrite), the gather write-back journals each key's final state
+ * (DEL, or the commands rebuilding it). Every participant of a write
+ * writes its markers, even when its part changed nothing. */
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +29,7 @@
 #include "core/blocking.h"
 #include "core/client.h"
 #include "core/command.h"
+#include "core/journal.h"
 #include "core/multikey.h"
 #include "core/shard.h"
 #include "core/txn.h"
@@ -65,6 +73,8 @@ static void ctx_for_shard(rk_ctx *ctx, rk_shard *s, rk_txn *t, mk_state *st, int
 
 /* ---- split / merge ---------------------------------------------------- */
 
+static uint64_t mk_mask(const mk_state *st);
+
 static void split_hop(rk_shard *s, rk_txn *t, rk_buf *out) {
     mk_state *st = t->mk;
     int argc = 1;
@@ -78,9 +88,12 @@ static void split_hop(rk_shard *s, rk_txn *t, rk_buf *out) {
         if (st->keyshard[k] != s->id) continue;
         for (int g = 0; g < st->group; g++) argv[n++] = st->argv[st->keypos[k] + g];
     }
+    const int frame = (st->cmd->flags & CMD_WRITE) && !st->in_multi;
+    if (frame) journal_txn_begin(s->journal, t->seq, mk_mask(st));
     rk_ctx ctx;
     ctx_for_shard(&ctx, s, t, st, argc, argv, out);
     cmd_call(&ctx);
+    if (frame) journal_txn_end(s->journal, t->seq, mk_mask(st));
     free(argv);
 }
 
@@ -216,6 +229,9 @@ static void writeback_hop(rk_shard *s, rk_txn *t, rk_buf *out) {
     (void)out;
     mk_state *st = t->mk;
     rk_buf *list = &st->writeback[s->id];
+    rk_journal *j = s->journal;
+    const int frame = !st->in_multi;
+    if (frame) journal_txn_begin(j, t->seq, mk_mask(st));
     for (size_t off = 0; off + sizeof(wb_rec) <= list->len; off += sizeof(wb_rec)) {
         wb_rec rec;
         memcpy(&rec, list->data + off, sizeof(rec));
@@ -223,7 +239,11 @@ static void writeback_hop(rk_shard *s, rk_txn *t, rk_buf *out) {
         rk_db *db = &s->dbs[rec.db];
         keyspace_touched(s, db, key);
         if (!rec.val) {
-            if (db_delete(s, db, key)) s->dirty++;
+            if (db_delete(s, db, key)) {
+                s->dirty++;
+                rk_slice del[2] = {RK_SLICE("DEL"), key};
+                journal_append_argv(j, rec.db, 2, del);
+            }
             continue;
         }
         if (db_set(s, db, key, rec.val, 0) != 0) {
@@ -232,7 +252,11 @@ static void writeback_hop(rk_shard *s, rk_txn *t, rk_buf *out) {
         }
         if (rec.expire >= 0) db_set_expire(s, db, key, rec.expire);
         s->dirty++;
+        /* The key's whole final state: the command ran elsewhere (on the
+         * coordinator's scratch keyspace), so only its effect can be journaled here. */
+        journal_append_key_state(j, rec.db, key, rec.val, rec.expire);
     }
+    if (frame) journal_txn_end(j, t->seq, mk_mask(st));
 }
 
 static void writeback_step(rk_txn *t) {

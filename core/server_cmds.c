@@ -42,6 +42,7 @@
 #include "core/pubsub.h"
 #include "core/config.h"
 #include "core/db.h"
+#include "core/journal.h"
 #include "core/lazyfree.h"
 #include "core/log.h"
 #include "core/object.h"
@@ -1833,6 +1834,9 @@ static const char *const k_debug_help[] = {
     "    it is used instead of the 'key' prefix. These are not propagated to",
     "    replicas. Cluster slots are not respected so keys not belonging to the",
     "    current node can be created in cluster mode.",
+    "JOURNAL [OFF]",
+    "    Return per shard the journal bytes appended since the previous call (the",
+    "    first call starts recording); OFF stops recording.",
     "SEGFAULT",
     "    Crash the server with sigsegv.",
     "SET-ACTIVE-EXPIRE <0|1>",
@@ -1864,6 +1868,28 @@ static int positive_arg(rk_client *c, rk_slice a, long long *out) {
         return -1;
     }
     return 0;
+}
+
+/* DEBUG JOURNAL [OFF]: each shard's test consumer (journal_debug_take).
+ * The first call registers it and answers empty strings; every later call
+ * answers, per shard in shard order, the journal bytes appended since the
+ * previous call (RESP commands and the journal's markers), or an error
+ * string starting with "-" when that consumer overran. OFF unregisters. */
+static void debug_journal_hop(rk_shard *s, rk_txn *t, rk_buf *out) {
+    if (t->argc == 3) {
+        journal_debug_stop(s->journal);
+        return;
+    }
+    if (journal_debug_take(s->journal, out) != 0) {
+        rk_buf_clear(out);
+        rk_buf_append_str(out, "-journal consumer overrun or out of memory");
+    }
+}
+
+static void debug_journal_step(rk_txn *t) {
+    reply_array(&t->r, g_nshards);
+    for (int i = 0; i < g_nshards; i++) reply_bulk(&t->r, t->out[i].data ? t->out[i].data : "", t->out[i].len);
+    txn_finish(t);
 }
 
 static void debug_sleep(rk_client *c, rk_slice arg) {
@@ -1909,6 +1935,8 @@ static void debug_coord(rk_client *c, const rk_command *cmd, int argc, rk_slice 
         /* The crash handler's path, as for a real invalid access. */
         rk_log(LL_WARNING, "DEBUG SEGFAULT requested by client id=%llu", (unsigned long long)c->id);
         raise(SIGSEGV);
+    } else if (slice_is(sub, "journal") && (argc == 2 || (argc == 3 && slice_is(argv[2], "off")))) {
+        start_all(c, cmd, argc, argv, NULL, NULL, debug_journal_hop, debug_journal_step);
     } else if (slice_is(sub, "set-active-expire") && argc == 3) {
         start_all(c, cmd, argc, argv, NULL, NULL, set_active_expire_hop, first_error_or_ok_step);
     } else {

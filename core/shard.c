@@ -19,6 +19,7 @@
 #include "core/client.h"
 #include "core/command.h"
 #include "core/evict.h"
+#include "core/journal.h"
 #include "core/lazyfree.h"
 #include "core/log.h"
 #include "core/msg.h"
@@ -295,7 +296,9 @@ rk_shard *shard_create(int id, const rk_config *cfg, char *err, size_t errlen) {
     s->active_expire_enabled = 1;
     s->start_ms = g_start_ms;
     s->cmdstats = calloc((size_t)cmd_total_ids(), sizeof(rk_cmdstat));
-    if (!s->cmdstats || txn_shard_init(s) != 0) {
+    s->journal = malloc(sizeof(*s->journal));
+    if (s->journal) journal_init(s->journal, JOURNAL_DEFAULT_LIMIT);
+    if (!s->cmdstats || !s->journal || txn_shard_init(s) != 0) {
         snprintf(err, errlen, "out of memory");
         return NULL; /* start-up fails as a whole; the process exits */
     }

@@ -135,6 +135,10 @@ typedef struct rk_shard {
     int last_save_failed;
     rk_loading loading;
 
+    /* The journal of effects (core/journal.h): what the AOF and replication
+     * consume. Allocated at shard creation; off until a consumer registers. */
+    struct rk_journal *journal;
+
     int active_expire_enabled;
     uint64_t expire_db_cursor;   /* which db the active expiry continues with */
     int stopping;

@@ -766,6 +766,9 @@ static void cmd_hincrbyfloat(rk_ctx *c)
     }
     if (store_counter(c, o, (rk_slice){buf, (size_t)len}) < 0)
         return;
+    /* Journaled as HSET with the result, as Redis: replay must not re-round. */
+    rk_slice argv[4] = {RK_SLICE("HSET"), c->argv[1], c->argv[2], {buf, (size_t)len}};
+    ctx_propagate(c, 4, argv);
     reply_bulk(&c->r, buf, (size_t)len);
 }
 

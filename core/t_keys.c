@@ -24,6 +24,7 @@
 #include "core/command.h"
 #include "core/config.h"
 #include "core/db.h"
+#include "core/journal.h"
 #include "core/shard.h"
 #include "core/txn.h"
 #include "core/multi.h"
@@ -327,6 +328,22 @@ static int expire_flags_allow(int flags, int64_t current, int64_t when)
     return 1;
 }
 
+/* Redis 7.0 journals every relative or second-based expire as PEXPIREAT
+ * with the absolute time, keeping the NX/XX/GT/LT options. */
+static void propagate_pexpireat(rk_ctx *c, int64_t when)
+{
+    if (!ctx_journaling(c))
+        return;
+    char num[24];
+    int n = snprintf(num, sizeof(num), "%lld", (long long)when);
+    rk_slice argv[8];
+    int argc = c->argc < 8 ? c->argc : 8; /* at most 4 options: more were refused as incompatible */
+    memcpy(argv, c->argv, sizeof(rk_slice) * (size_t)argc);
+    argv[0] = RK_SLICE("PEXPIREAT");
+    argv[2] = (rk_slice){num, (size_t)n};
+    ctx_propagate(c, argc, argv);
+}
+
 static void expire_generic(rk_ctx *c, int64_t basetime_ms, int in_seconds)
 {
     int flags;
@@ -355,9 +372,14 @@ static void expire_generic(rk_ctx *c, int64_t basetime_ms, int in_seconds)
     }
     if (when <= c->now_ms) {
         db_delete(c->shard, c->db, key);
+        /* Redis: a time in the past deletes, propagated as DEL (UNLINK under lazyfree-lazy-expire). */
+        rk_slice del[2] = {c->shard->cfg.lazyfree_lazy_expire ? RK_SLICE("UNLINK") : RK_SLICE("DEL"), key};
+        ctx_propagate(c, 2, del);
     } else if (db_set_expire(c->shard, c->db, key, when) < 0) {
         ctx_oom(c);
         return;
+    } else {
+        propagate_pexpireat(c, when);
     }
     ctx_dirty(c, 1);
     reply_int(&c->r, 1);
@@ -798,6 +820,8 @@ static void randomkey_hop(rk_shard *s, rk_txn *t, rk_buf *out)
             break;
         const rk_str *k = e->key;
         if (db_key_is_expired_at(db, k, now)) {
+            rk_slice del[2] = {s->cfg.lazyfree_lazy_expire ? RK_SLICE("UNLINK") : RK_SLICE("DEL"), rkstr_slice(k)};
+            journal_append_argv(s->journal, db->id, 2, del);
             db_delete(s, db, rkstr_slice(k));
             s->stats.expired_keys++;
             continue;
@@ -924,10 +948,27 @@ static uint64_t flush_one_db(rk_shard *s, rk_db *db, int async)
     return async ? db_empty_async(s, db) : db_empty(db);
 }
 
+/* A whole-server write (FLUSHALL, FLUSHDB, SWAPDB) is journaled as its own
+ * argv on every shard, as Redis propagates it (even when nothing was
+ * there), framed as one multi-shard transaction; inside EXEC the
+ * transaction's own frame holds it (t->parent). */
+static void journal_all_shards_argv(rk_shard *s, rk_txn *t)
+{
+    rk_journal *j = s->journal;
+    if (!journal_active(j))
+        return;
+    if (!t->parent)
+        journal_txn_begin(j, t->seq, t->shard_mask);
+    journal_append_argv(j, t->dbid, t->argc, t->argv);
+    if (!t->parent)
+        journal_txn_end(j, t->seq, t->shard_mask);
+}
+
 static void flushdb_hop(rk_shard *s, rk_txn *t, rk_buf *out)
 {
     (void)out;
     s->dirty += (int64_t)flush_one_db(s, &s->dbs[t->dbid], flush_is_async(s, t));
+    journal_all_shards_argv(s, t);
 }
 
 static void flushall_hop(rk_shard *s, rk_txn *t, rk_buf *out)
@@ -938,6 +979,7 @@ static void flushall_hop(rk_shard *s, rk_txn *t, rk_buf *out)
     for (int i = 0; i < s->cfg.databases; i++)
         removed += flush_one_db(s, &s->dbs[i], async);
     s->dirty += (int64_t)removed;
+    journal_all_shards_argv(s, t);
 }
 
 static void ok_step(rk_txn *t)
@@ -993,6 +1035,7 @@ static void swapdb_hop(rk_shard *s, rk_txn *t, rk_buf *out)
         watch_touch_db(s, &s->dbs[b]);
     }
     s->dirty++;
+    journal_all_shards_argv(s, t);
 }
 
 static void swapdb_coord(rk_client *c, const rk_command *cmd, int argc, rk_slice *argv)

@@ -21,6 +21,7 @@
  * or reply the timeout's nil inside MULTI, or call ctx_block. */
 #include <assert.h>
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -690,6 +691,14 @@ static void block_move_generic(rk_ctx *c, int from, int to, int timeout_arg)
     if (bad)
         return;
     if (src) {
+        /* Served now: journaled as the non-blocking form, as Redis 7.0. */
+        if (c->argc == 6) {
+            rk_slice argv[5] = {RK_SLICE("LMOVE"), c->argv[1], c->argv[2], c->argv[3], c->argv[4]};
+            ctx_propagate(c, 5, argv);
+        } else {
+            rk_slice argv[3] = {RK_SLICE("RPOPLPUSH"), c->argv[1], c->argv[2]};
+            ctx_propagate(c, 3, argv);
+        }
         move_element(c, c->argv[1], src, c->argv[2], from, to);
         return;
     }
@@ -731,6 +740,8 @@ static void block_pop_generic(rk_ctx *c, int where)
         size_t mark = c->r.out->len;
         reply_array(&c->r, 2);
         reply_bulk(&c->r, c->argv[j].ptr, c->argv[j].len);
+        rk_slice argv[2] = {where == QL_HEAD ? RK_SLICE("LPOP") : RK_SLICE("RPOP"), c->argv[j]};
+        ctx_propagate(c, 2, argv);
         reply_and_pop(c, c->argv[j], o, where, 1, mark);
         return;
     }
@@ -799,6 +810,12 @@ static int mpop_serve(rk_ctx *c, const mpop_args *a)
         reply_array(&c->r, 2);
         reply_bulk(&c->r, c->argv[j].ptr, c->argv[j].len);
         reply_array(&c->r, (int64_t)n);
+        /* Journaled as LPOP/RPOP key <popped>, as Redis 7.0 does for [B]LMPOP. */
+        char num[24];
+        int nlen = snprintf(num, sizeof(num), "%lu", n);
+        rk_slice argv[3] = {a->where == QL_HEAD ? RK_SLICE("LPOP") : RK_SLICE("RPOP"), c->argv[j],
+                            {num, (size_t)nlen}};
+        ctx_propagate(c, 3, argv);
         reply_and_pop(c, c->argv[j], o, a->where, n, mark);
         return 1;
     }

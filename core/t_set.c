@@ -623,8 +623,10 @@ static void spop_one(rk_ctx *c, rk_slice key)
     }
     set_elem e;
     set_random(set, &e);
-    /* The member's bytes may live in the set: reply before removing it. */
+    /* The member's bytes may live in the set: reply and journal before removing it. */
     reply_elem(c, &e);
+    rk_slice srem[3] = {RK_SLICE("SREM"), key, e.bytes};
+    ctx_propagate(c, 3, srem);
     int removed = set_remove(set, &e);
     assert(removed == 1);
     (void)removed;
@@ -651,6 +653,8 @@ static void spop_count(rk_ctx *c, rk_slice key)
         /* The whole set: reply it and drop the key. */
         reply_members(c, set);
         db_delete(c->shard, c->db, key);
+        rk_slice del[2] = {c->shard->cfg.lazyfree_lazy_server_del ? RK_SLICE("UNLINK") : RK_SLICE("DEL"), key};
+        ctx_propagate(c, 2, del);
         ctx_dirty(c, (long long)size);
         return;
     }
@@ -659,6 +663,9 @@ static void spop_count(rk_ctx *c, rk_slice key)
         set_elem e;
         set_random(set, &e);
         reply_elem(c, &e);
+        /* One SREM per member, as Redis 7.0 (the unit wraps them in MULTI/EXEC). */
+        rk_slice srem[3] = {RK_SLICE("SREM"), key, e.bytes};
+        ctx_propagate(c, 3, srem);
         int removed = set_remove(set, &e);
         assert(removed == 1);
         (void)removed;

@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -188,6 +189,19 @@ static int expire_to_abs_ms(rk_ctx *c, int argi, int flags, int64_t *when_ms)
     return 0;
 }
 
+/* Redis 7.0 journals SET/SETEX/PSETEX with a relative or second-based
+ * expire as "SET key value PXAT <abs ms>" (dropping NX/XX/GET), and
+ * GETEX's expire as PEXPIREAT. */
+static void propagate_with_ms(rk_ctx *c, int argc, rk_slice *argv, int ms_arg, int64_t when_ms)
+{
+    if (!ctx_journaling(c))
+        return;
+    char num[24];
+    int n = snprintf(num, sizeof(num), "%lld", (long long)when_ms);
+    argv[ms_arg] = (rk_slice){num, (size_t)n};
+    ctx_propagate(c, argc, argv);
+}
+
 /* The common core of SET, SETNX, SETEX and PSETEX. */
 static void set_generic(rk_ctx *c, rk_slice key, rk_slice value, int flags, int expire_arg)
 {
@@ -213,8 +227,13 @@ static void set_generic(rk_ctx *c, rk_slice key, rk_slice value, int flags, int 
     if (store_value(c, key, val, (flags & SETF_KEEPTTL) ? SETKEY_KEEPTTL : 0) < 0)
         return;
     ctx_dirty(c, 1);
+    if (expire_arg && !(flags & SETF_PXAT)) {
+        rk_slice argv[5] = {RK_SLICE("SET"), key, value, RK_SLICE("PXAT"), {0}};
+        propagate_with_ms(c, 5, argv, 4, when_ms);
+    }
     if (expire_arg) {
-        /* A time already past leaves nothing behind, as a lazy expiry would. */
+        /* A time already past leaves nothing behind, as a lazy expiry would
+         * (Redis 7.0 keeps the key until then and journals the same SET ... PXAT). */
         if (when_ms <= c->now_ms)
             db_delete(c->shard, c->db, key);
         else if (db_set_expire(c->shard, c->db, key, when_ms) != 0) {
@@ -295,14 +314,23 @@ static void cmd_getex(rk_ctx *c)
         return;
     reply_value(c, o);
     if (expire_arg) {
-        if (when_ms <= c->now_ms)
+        if (when_ms <= c->now_ms) {
             db_delete(c->shard, c->db, c->argv[1]);
-        else
+            rk_slice del[2] = {c->shard->cfg.lazyfree_lazy_expire ? RK_SLICE("UNLINK") : RK_SLICE("DEL"),
+                               c->argv[1]};
+            ctx_propagate(c, 2, del);
+        } else {
             db_set_expire(c->shard, c->db, c->argv[1], when_ms);
+            rk_slice argv[3] = {RK_SLICE("PEXPIREAT"), c->argv[1], {0}};
+            propagate_with_ms(c, 3, argv, 2, when_ms);
+        }
         ctx_dirty(c, 1);
     } else if (flags & SETF_PERSIST) {
-        if (db_persist(c->db, c->argv[1]))
+        if (db_persist(c->db, c->argv[1])) {
+            rk_slice argv[2] = {RK_SLICE("PERSIST"), c->argv[1]};
+            ctx_propagate(c, 2, argv);
             ctx_dirty(c, 1);
+        }
     }
 }
 
@@ -310,6 +338,8 @@ static void cmd_getdel(rk_ctx *c)
 {
     if (get_and_reply(c, c->argv[1])) {
         db_delete(c->shard, c->db, c->argv[1]);
+        rk_slice argv[2] = {RK_SLICE("DEL"), c->argv[1]};
+        ctx_propagate(c, 2, argv);
         ctx_dirty(c, 1);
     }
 }
@@ -333,6 +363,8 @@ static void cmd_getset(rk_ctx *c)
         obj_free(val);
         return;
     }
+    rk_slice argv[3] = {RK_SLICE("SET"), c->argv[1], c->argv[2]}; /* Redis 7.0 journals GETSET as SET */
+    ctx_propagate(c, 3, argv);
     ctx_dirty(c, 1);
 }
 
@@ -593,6 +625,9 @@ static void cmd_incrbyfloat(rk_ctx *c)
     }
     if (store_value(c, key, obj_new_string_noint(buf, (size_t)n), SETKEY_KEEPTTL) < 0)
         return;
+    /* The result, not the increment: float formatting must not differ on replay. */
+    rk_slice argv[4] = {RK_SLICE("SET"), key, {buf, (size_t)n}, RK_SLICE("KEEPTTL")};
+    ctx_propagate(c, 4, argv);
     ctx_dirty(c, 1);
     reply_bulk(&c->r, buf, (size_t)n);
 }

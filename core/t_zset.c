@@ -1409,6 +1409,9 @@ static void bzpop_generic(rk_ctx *c, int where)
     if (j < 0)
         return;
     if (j > 0) {
+        /* Served now: journaled as ZPOPMIN/ZPOPMAX key, as Redis 7.0. */
+        rk_slice argv[2] = {where == ZPOP_MAX ? RK_SLICE("ZPOPMAX") : RK_SLICE("ZPOPMIN"), c->argv[j]};
+        ctx_propagate(c, 2, argv);
         pop_and_reply(c, c->argv[j], o, where, 1, POP_KEY_FLAT);
         return;
     }
@@ -1460,6 +1463,14 @@ static void zmpop_generic(rk_ctx *c, int numkeys_idx, int blocking)
     if (j < 0)
         return;
     if (j > 0) {
+        /* [B]ZMPOP is journaled as ZPOPMIN/ZPOPMAX key <members popped>, as Redis 7.0. */
+        unsigned long len = zobj_length(o);
+        char num[24];
+        int nlen = snprintf(num, sizeof(num), "%llu",
+                            (unsigned long long)count > len ? (unsigned long long)len : (unsigned long long)count);
+        rk_slice argv[3] = {where == ZPOP_MAX ? RK_SLICE("ZPOPMAX") : RK_SLICE("ZPOPMIN"), c->argv[j],
+                            {num, (size_t)nlen}};
+        ctx_propagate(c, 3, argv);
         pop_and_reply(c, c->argv[j], o, where, count, POP_KEY_NESTED);
         return;
     }
