@@ -469,12 +469,13 @@ size_t aof_manifest_load_order(const aof_manifest *am, int shard, const aof_info
 
 /* ---- writing ----------------------------------------------------------- */
 
-/* sdsneedsrepr */
+/* sdsneedsrepr, plus the single quote: Redis 7.0 writes a name holding
+ * one bare, and then cannot read its own manifest back. */
 static int needs_repr(const char *s)
 {
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
-        if (c == '\\' || c == '"' || !isprint(c) || isspace(c))
+        if (c == '\\' || c == '"' || c == '\'' || !isprint(c) || isspace(c))
             return 1;
     }
     return 0;
