@@ -397,9 +397,13 @@ int aof_manifest_load(aof_manifest *am, const char *path, char *err, size_t errl
         return -1;
     }
     struct stat st;
-    if (fstat(fd, &st) != 0 || st.st_size > (off_t)AOF_MANIFEST_MAX_SIZE) {
-        snprintf(err, errlen, "%s: %s", path,
-                 st.st_size > (off_t)AOF_MANIFEST_MAX_SIZE ? "manifest too large" : strerror(errno));
+    if (fstat(fd, &st) != 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (st.st_size > (off_t)AOF_MANIFEST_MAX_SIZE) {
+        snprintf(err, errlen, "%s: manifest larger than %u bytes", path, AOF_MANIFEST_MAX_SIZE);
         close(fd);
         return -1;
     }
