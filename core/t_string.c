@@ -227,9 +227,18 @@ static void set_generic(rk_ctx *c, rk_slice key, rk_slice value, int flags, int 
     if (store_value(c, key, val, (flags & SETF_KEEPTTL) ? SETKEY_KEEPTTL : 0) < 0)
         return;
     ctx_dirty(c, 1);
-    if (expire_arg && !(flags & SETF_PXAT)) {
+    if (expire_arg) {
+        /* Redis 7.0.15 journals every expiring SET (PXAT too) this way, without NX/XX/GET. */
         rk_slice argv[5] = {RK_SLICE("SET"), key, value, RK_SLICE("PXAT"), {0}};
         propagate_with_ms(c, 5, argv, 4, when_ms);
+    } else if ((flags & SETF_GET) && ctx_journaling(c)) {
+        /* ... and SET ... GET without the GET (the reply is not replayed). */
+        rk_slice argv[8];
+        int n = 0;
+        for (int i = 0; i < c->argc && n < 8; i++)
+            if (i < 3 || !ctx_arg_is(c, i, "get"))
+                argv[n++] = c->argv[i];
+        ctx_propagate(c, n, argv);
     }
     if (expire_arg) {
         /* A time already past leaves nothing behind, as a lazy expiry would
