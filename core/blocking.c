@@ -248,10 +248,19 @@ int client_is_blocked(const rk_client *c) { return c->blocked != NULL; }
 uint64_t blocking_clients_here(const rk_shard *s) { return s->blocking ? s->blocking->nblocked : 0; }
 
 
+/* The keys a blocked command waits on: those of its first key spec, as in
+ * Redis. BLMOVE and BRPOPLPUSH wait on their source only; waiting on the
+ * destination too would wake them whenever it holds data, forever. */
+static int waited_keys(const struct rk_blocked *b, int *pos) {
+    int n = cmd_get_keys(b->cmd, b->argc, b->argv, pos, BLOCK_MAX_KEYS);
+    if (n > 1 && b->cmd->n_keyspecs > 1) n = 1;
+    return n;
+}
+
 static void send_to_owners(rk_client *c, int type) {
     struct rk_blocked *b = c->blocked;
     int pos[BLOCK_MAX_KEYS];
-    int n = cmd_get_keys(b->cmd, b->argc, b->argv, pos, BLOCK_MAX_KEYS);
+    int n = waited_keys(b, pos);
     for (int i = 0; i < n; i++) {
         rk_slice key = b->argv[pos[i]];
         int owner = rk_key_shard(key.ptr, key.len);

@@ -497,6 +497,22 @@ NOT_FLOAT = "value is not a valid float"
 SYNTAX = "syntax error"
 
 
+def value_of(c, key):
+    """(type, value) of a key, in a form two servers' answers compare by."""
+    t = c.type(key).decode()
+    if t == "string":
+        return t, c.get(key)
+    if t == "list":
+        return t, c.lrange(key, 0, -1)
+    if t == "hash":
+        return t, c.hgetall(key)
+    if t == "set":
+        return t, c.smembers(key)
+    if t == "zset":
+        return t, c.zrange(key, 0, -1, withscores=True)
+    raise AssertionError("unexpected type %s of %r" % (t, key))
+
+
 def err(r, *args):
     """Runs a command that must fail; returns the error text."""
     with pytest.raises(redis.ResponseError) as e:

@@ -3,7 +3,7 @@ delivery, timeouts, MULTI, and clients that leave while blocked."""
 
 import threading
 import time
-
+import pytest
 
 from conftest import keys_on_shard
 
@@ -135,3 +135,20 @@ def test_client_that_leaves_while_blocked_consumes_nothing(ringkv, r):
     r.rpush(key, "kept")
     time.sleep(0.1)
     assert r.lrange(key, 0, -1) == [b"kept"]
+
+
+@pytest.mark.parametrize("cmd", ["BRPOPLPUSH", "BLMOVE"])
+def test_blocked_move_waits_on_its_source_only(ringkv, r, cmd):
+    # A destination that holds data must not wake the client: it waits on
+    # the source alone (a wake-up per re-run used to spin a shard forever).
+    for same_shard in (True, False):
+        src, dst = keys_on_shard(1, 2, "mv") if same_shard else (keys_on_shard(0, 1, "mv")[0],
+                                                                 keys_on_shard(1, 1, "mv")[0])
+        r.delete(src, dst)
+        r.rpush(dst, "there")
+        args = [cmd, src, dst] + (["LEFT", "RIGHT"] if cmd == "BLMOVE" else []) + ["0.05"]
+        start = time.monotonic()
+        assert r.execute_command(*args) is None
+        assert time.monotonic() - start < 2
+        assert r.ping()
+        assert r.lrange(dst, 0, -1) == [b"there"]

@@ -8,7 +8,7 @@ import time
 import pytest
 import redis
 
-from conftest import err, free_port, keys_on_shard
+from conftest import err, free_port, keys_on_shard, value_of
 
 BAD_PAYLOAD = "DUMP payload version or checksum are wrong"
 BAD_FORMAT = "Bad data format"
@@ -76,21 +76,6 @@ def build_values(c, suffix=""):
             k("h_small"): "listpack", k("h_big"): "hashtable",
             k("set_int"): "intset", k("set_ht"): "hashtable", k("set_bigint"): "hashtable",
             k("z_small"): "listpack", k("z_big"): "skiplist", k("z_inf"): "listpack"}
-
-
-def value_of(c, key):
-    t = c.type(key).decode()
-    if t == "string":
-        return t, c.get(key)
-    if t == "list":
-        return t, c.lrange(key, 0, -1)
-    if t == "hash":
-        return t, c.hgetall(key)
-    if t == "set":
-        return t, c.smembers(key)
-    if t == "zset":
-        return t, c.zrange(key, 0, -1, withscores=True)
-    raise AssertionError(t)
 
 
 def digest_comparable(key):

@@ -20,6 +20,7 @@ import pytest
 import redis
 
 from conftest import persistence, raw, wait_bgsave_done, wait_exit
+from rdbgen import crc64, rdb_len, rdb_str
 
 MISCONF = ("MISCONF Redis is configured to save RDB snapshots, but it's currently unable to "
            "persist to disk. Commands that may modify the data set are disabled, because this "
@@ -31,30 +32,6 @@ OFFSET_RE = re.compile(r"(?:offset|byte|position|pos)\D{0,3}(\d+)", re.IGNORECAS
 
 
 # ---- building RDB files ---------------------------------------------------------
-
-def crc64(data):
-    """Redis's CRC-64 (Jones polynomial, reflected)."""
-    crc = 0
-    for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0x95AC9329AC4BC9B5 if crc & 1 else crc >> 1
-    return crc
-
-
-def rdb_len(n):
-    if n < 64:
-        return bytes([n])
-    if n < 16384:
-        return bytes([0x40 | (n >> 8), n & 0xFF])
-    return b"\x80" + n.to_bytes(4, "big")
-
-
-def rdb_str(s):
-    if isinstance(s, str):
-        s = s.encode()
-    return rdb_len(len(s)) + s
-
 
 class RdbImage:
     """A valid RDB 10 file of string keys in db 0; remembers where each key's

@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from conftest import persistence
+from conftest import persistence, value_of
 from test_rdb_persist import (DBS, THRESHOLDS, check_loaded, client_factory, dataset, digest,
-                              fill_all_types, state, value_of)
+                              fill_all_types, state)
 
 REDIS_THRESHOLDS = [a for k, v in THRESHOLDS.items() for a in ("--" + k.replace("_", "-"), str(v))]
 

@@ -13,43 +13,12 @@ import time
 import pytest
 
 from conftest import wait_exit
+from rdbgen import crc64, rdb_len, rdb_str
 
 LOADING = b"-LOADING Redis is loading the dataset in memory\r\n"
 
 
 # ---- writing RDB files by hand ---------------------------------------------------
-
-def _crc64_table():
-    table = []
-    for i in range(256):
-        crc = i
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0x95AC9329AC4BC9B5 if crc & 1 else crc >> 1
-        table.append(crc)
-    return table
-
-
-CRC64_TABLE = _crc64_table()
-
-
-def crc64(data):
-    crc = 0
-    for b in data:
-        crc = CRC64_TABLE[(crc ^ b) & 0xFF] ^ (crc >> 8)
-    return crc
-
-
-def rdb_len(n):
-    if n < 64:
-        return bytes([n])
-    if n < 16384:
-        return bytes([0x40 | (n >> 8), n & 0xFF])
-    return b"\x80" + struct.pack(">I", n)
-
-
-def rdb_str(b):
-    return rdb_len(len(b)) + b
-
 
 class RdbBuilder:
     """An RDB version 10 file, piece by piece; offset() is where the next

@@ -16,7 +16,7 @@ import time
 import pytest
 import redis
 
-from conftest import keys_on_shard, persistence, raw, wait_bgsave_done, wait_exit
+from conftest import keys_on_shard, persistence, raw, value_of, wait_bgsave_done, wait_exit
 
 DBS = (0, 1, 7, 15)
 # one hash tag per shard, so every key name exists on both shards
@@ -100,21 +100,6 @@ def dataset(make_client, dbs=DBS):
                 expected[(db, key)] = enc[key]
         c.close()
     return expected
-
-
-def value_of(c, key):
-    t = c.type(key).decode()
-    if t == "string":
-        return t, c.get(key)
-    if t == "list":
-        return t, c.lrange(key, 0, -1)
-    if t == "hash":
-        return t, c.hgetall(key)
-    if t == "set":
-        return t, c.smembers(key)
-    if t == "zset":
-        return t, c.zrange(key, 0, -1, withscores=True)
-    raise AssertionError("unexpected type %s of %r" % (t, key))
 
 
 def state(make_client, dbs=DBS):
