@@ -9,6 +9,9 @@
  * validates the whole payload and builds the value before touching the
  * keyspace, so a refused payload changes nothing; errors match Redis 7.0. */
 #include <assert.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/command.h"
@@ -129,6 +132,39 @@ static void restore_access_time(rk_ctx *c, rk_obj *o, const restore_opts *opt)
     }
 }
 
+/* RESTORE's rewritten argv fits on the stack up to this many arguments
+ * (every option once, plus ABSTTL); a longer one (options repeated) is
+ * allocated. */
+#define RESTORE_PROP_STACK_ARGS 16
+
+/* RESTORE left no key where one may have been: journaled as Redis 7.0 does,
+ * DEL (UNLINK under lazyfree-lazy-server-del) when a key was removed,
+ * nothing otherwise. */
+static void restore_removed(rk_ctx *c, rk_slice key, int deleted)
+{
+    if (!deleted)
+        return; /* nothing changed: nothing is journaled */
+    int lazy = c->shard && c->shard->cfg.lazyfree_lazy_server_del;
+    rk_slice del[2] = {lazy ? RK_SLICE("UNLINK") : RK_SLICE("DEL"), key};
+    ctx_propagate(c, 2, del);
+    ctx_dirty(c, 1);
+}
+
+/* A relative TTL journaled as Redis 7.0's restoreCommand rewrites it: the
+ * absolute expiry time in place of the TTL and ABSTTL appended after the
+ * client's options, so a replay later restores the same deadline. argv has
+ * room for c->argc + 1 entries. */
+static void restore_propagate_absttl(rk_ctx *c, long long when_ms, rk_slice *argv)
+{
+    char num[24];
+    int n = snprintf(num, sizeof(num), "%lld", when_ms);
+    assert(n > 0 && (size_t)n < sizeof(num));
+    memcpy(argv, c->argv, sizeof(rk_slice) * (size_t)c->argc);
+    argv[2] = (rk_slice){num, (size_t)n};
+    argv[c->argc] = RK_SLICE("ABSTTL");
+    ctx_propagate(c, c->argc + 1, argv);
+}
+
 static void restore_proc(rk_ctx *c)
 {
     restore_opts opt;
@@ -161,33 +197,47 @@ static void restore_proc(rk_ctx *c)
         ctx_error(c, "ERR Bad data format");
         return;
     }
+    if (ttl && !opt.absttl) {
+        /* Redis's sum wraps to a time in the past: the key counts as
+         * already expired. Same outcome here, without the overflow. */
+        ttl = ttl > INT64_MAX - c->now_ms ? -1 : ttl + c->now_ms;
+    }
+    /* The rewritten argv is allocated before the keyspace changes, so that
+     * running out of memory here refuses the command instead of leaving a
+     * write the journal cannot describe. */
+    rk_slice absbuf[RESTORE_PROP_STACK_ARGS], *absargv = NULL;
+    const int rewrite = ttl && !opt.absttl && ctx_journaling(c);
+    if (rewrite) {
+        absargv = c->argc + 1 <= RESTORE_PROP_STACK_ARGS ? absbuf : malloc(sizeof(rk_slice) * (size_t)(c->argc + 1));
+        if (!absargv) {
+            obj_free(o);
+            ctx_oom(c);
+            return;
+        }
+    }
     int deleted = opt.replace ? db_delete(c->shard, c->db, key) : 0;
-    if (ttl && !opt.absttl)
-        ttl += c->now_ms;
     if (ttl && ttl <= c->now_ms) {
         /* Already expired: the key is gone (deleted if it was replaced). */
         obj_free(o);
-        if (deleted)
-            ctx_dirty(c, 1);
+        restore_removed(c, key, deleted);
         reply_ok(&c->r);
-        return;
-    }
-    if (db_add(c->shard, c->db, key, o) != 0) {
+    } else if (db_add(c->shard, c->db, key, o) != 0) {
         obj_free(o);
-        if (deleted)
-            ctx_dirty(c, 1);
+        restore_removed(c, key, deleted);
         ctx_oom(c);
-        return;
-    }
-    if (ttl && db_set_expire(c->shard, c->db, key, ttl) != 0) {
+    } else if (ttl && db_set_expire(c->shard, c->db, key, ttl) != 0) {
         db_delete(c->shard, c->db, key);
-        ctx_dirty(c, 1);
+        restore_removed(c, key, 1);
         ctx_oom(c);
-        return;
+    } else {
+        restore_access_time(c, o, &opt);
+        if (rewrite)
+            restore_propagate_absttl(c, ttl, absargv);
+        ctx_dirty(c, 1);
+        reply_ok(&c->r);
     }
-    restore_access_time(c, o, &opt);
-    ctx_dirty(c, 1);
-    reply_ok(&c->r);
+    if (absargv != absbuf)
+        free(absargv);
 }
 
 #define KS1(fl) {.flags = (fl), .bs_index = 1, .fk_lastkey = 0, .fk_step = 1, .fk_limit = 0}
