@@ -18,9 +18,16 @@
  * Journal: each shard journals only its own effects, inside the markers of
  * the transaction (core/journal.h) unless the command runs inside EXEC,
  * whose frame then holds them: split parts journal their sub-command (or
- * its rewrite), the gather write-back journals each key's final state
- * (DEL, or the commands rebuilding it). Every participant of a write
- * writes its markers, even when its part changed nothing. */
+ * its rewrite), the gather write-back journals each changed key's final
+ * state (DEL, or the commands rebuilding it). Every participant of a write
+ * writes its markers, even when its part changed nothing.
+ *
+ * Gather: which keys changed. While any journal has a consumer, the
+ * coordinator fingerprints every gathered key on the scratch keyspace
+ * before the command and again after it (fp_*, below); a key whose object,
+ * content and TTL are the same is not written back at all, so an unchanged
+ * source (SINTERSTORE's, SMOVE's ...) is neither journaled nor touched. With
+ * no consumer every key is written back, which leaves the same state. */
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,9 +37,15 @@
 #include "core/client.h"
 #include "core/command.h"
 #include "core/journal.h"
+#include "core/listpack.h"
 #include "core/multikey.h"
+#include "core/quicklist.h"
+#include "core/sha1.h"
 #include "core/shard.h"
+#include "core/t_hash.h"
+#include "core/t_set.h"
 #include "core/txn.h"
+#include "core/zskiplist.h"
 
 typedef struct mk_state {
     const rk_command *cmd;
@@ -264,11 +277,136 @@ static void writeback_step(rk_txn *t) {
     st->done(t);
 }
 
-/* Plans the write-back: the final state of every key in every database gathered. */
-static int plan_writeback(rk_txn *t, mk_state *st, rk_shard *sc) {
+/* ---- fingerprints: did a gathered key change? --------------------------
+ *
+ * A fingerprint is the SHA-1 of a key's state on the scratch keyspace: the
+ * object's address, its type, every element length-prefixed in iteration
+ * order, and its expiry. It is only ever compared with a fingerprint of the
+ * same key on the same scratch keyspace taken before the command: an object
+ * the command left alone keeps its address and its iteration order, so it
+ * hashes the same; a replaced object has a new address (or is gone), and an
+ * object changed in place hashes differently. The comparison errs only one
+ * way: an equal value rebuilt by the command counts as changed (written back
+ * and journaled, as before), never the reverse short of a SHA-1 collision. */
+
+typedef struct mk_fp {
+    uint8_t h[RK_SHA1_LEN];
+} mk_fp;
+
+static void fp_bytes(rk_sha1_ctx *c, const void *p, size_t len) {
+    uint64_t n = len;
+    rk_sha1_update(c, &n, sizeof(n));
+    rk_sha1_update(c, p, len);
+}
+
+static void fp_set_member(void *ud, const char *p, size_t len) { fp_bytes(ud, p, len); }
+
+static void fp_list(rk_sha1_ctx *c, const rk_obj *o) {
+    ql_iter it;
+    ql_entry e;
+    ql_iter_init(&it, o->u.ptr, QL_FORWARD);
+    while (ql_iter_next(&it, &e)) {
+        unsigned char buf[24];
+        size_t len;
+        const unsigned char *p = ql_entry_bytes(&e, buf, &len);
+        fp_bytes(c, p, len);
+    }
+}
+
+static void fp_hash(rk_sha1_ctx *c, const rk_obj *o) {
+    hash_iter it;
+    rk_slice f, v;
+    hash_iter_init(&it, (rk_obj *)o); /* read only: the iterator takes a non-const object */
+    while (hash_iter_next(&it, &f, &v)) {
+        fp_bytes(c, f.ptr, f.len);
+        fp_bytes(c, v.ptr, v.len);
+    }
+    hash_iter_release(&it);
+}
+
+static void fp_zset(rk_sha1_ctx *c, const rk_obj *o) {
+    if (o->encoding == ENC_LISTPACK) {
+        unsigned char *lp = o->u.ptr;
+        for (unsigned char *p = lp_first(lp); p; p = lp_next(lp, p)) { /* member, score, member, ... */
+            unsigned char buf[24];
+            uint32_t len;
+            const unsigned char *b = lp_get_bytes(p, buf, &len);
+            fp_bytes(c, b, len);
+        }
+        return;
+    }
+    const zset_sl *zs = o->u.ptr;
+    for (const zsl_node *n = zs->zsl->header->level[0].forward; n; n = n->level[0].forward) {
+        fp_bytes(c, n->ele->data, n->ele->len);
+        rk_sha1_update(c, &n->score, sizeof(n->score));
+    }
+}
+
+/* The fingerprint of key in db (absent keys have one too). */
+static void fp_key(rk_shard *sc, rk_db *db, rk_slice key, mk_fp *out) {
+    rk_sha1_ctx c;
+    rk_sha1_init(&c);
+    const rk_obj *o = db_lookup(sc, db, key, LOOKUP_WRITE | LOOKUP_NOTOUCH);
+    uintptr_t addr = (uintptr_t)o;
+    rk_sha1_update(&c, &addr, sizeof(addr));
+    if (o) {
+        int64_t expire = db_get_expire(db, key);
+        rk_sha1_update(&c, &expire, sizeof(expire));
+        uint8_t type = (uint8_t)o->type, enc = (uint8_t)o->encoding;
+        rk_sha1_update(&c, &type, 1);
+        rk_sha1_update(&c, &enc, 1);
+        switch (o->type) {
+        case OBJ_STRING: {
+            char tmp[24];
+            rk_slice b = obj_string_bytes(o, tmp);
+            fp_bytes(&c, b.ptr, b.len);
+            break;
+        }
+        case OBJ_LIST: fp_list(&c, o); break;
+        case OBJ_SET: set_for_each_member(o, fp_set_member, &c); break;
+        case OBJ_HASH: fp_hash(&c, o); break;
+        case OBJ_ZSET: fp_zset(&c, o); break;
+        default: {
+            /* A type without a walker here: a value unique to this call
+             * makes the key count as changed, the safe side. */
+            static _Thread_local uint64_t unique;
+            unique++;
+            rk_sha1_update(&c, &unique, sizeof(unique));
+            break;
+        }
+        }
+    }
+    rk_sha1_final(&c, out->h);
+}
+
+/* The databases gathered: the command's, and COPY's DB target. */
+static int gathered_dbs(const mk_state *st, int dbs[2]) {
+    dbs[0] = st->dbid;
+    dbs[1] = st->extra_db;
+    return (st->extra_db >= 0 && st->extra_db != st->dbid) ? 2 : 1;
+}
+
+/* Fingerprints of every gathered key, indexed d * nkeys + k; NULL when no
+ * journal has a consumer (nothing to save: every key is written back) or
+ * out of memory (the same, the safe side). Bound: 2 * nkeys entries. */
+static mk_fp *fp_before(mk_state *st, rk_shard *sc) {
+    if (!journal_any_active()) return NULL;
+    int dbs[2];
+    int ndbs = gathered_dbs(st, dbs);
+    mk_fp *fp = malloc(sizeof(mk_fp) * (size_t)(ndbs * (st->nkeys ? st->nkeys : 1)));
+    if (!fp) return NULL;
+    for (int d = 0; d < ndbs; d++)
+        for (int k = 0; k < st->nkeys; k++)
+            fp_key(sc, &sc->dbs[dbs[d]], st->argv[st->keypos[k]], &fp[d * st->nkeys + k]);
+    return fp;
+}
+
+/* Plans the write-back: the final state of every key in every database
+ * gathered, except the keys that `before` (may be NULL) shows unchanged. */
+static int plan_writeback(rk_txn *t, mk_state *st, rk_shard *sc, const mk_fp *before) {
     (void)t;
-    int dbs[2] = {st->dbid, st->extra_db};
-    int ndbs = (st->extra_db >= 0 && st->extra_db != st->dbid) ? 2 : 1;
+    int dbs[2];
+    int ndbs = gathered_dbs(st, dbs);
     for (int d = 0; d < ndbs; d++) {
         rk_db *db = &sc->dbs[dbs[d]];
         for (int k = 0; k < st->nkeys; k++) {
@@ -280,6 +418,11 @@ static int plan_writeback(rk_txn *t, mk_state *st, rk_shard *sc) {
             }
             if (dup) continue;
             rk_slice key = st->argv[st->keypos[k]];
+            if (before) {
+                mk_fp after;
+                fp_key(sc, db, key, &after);
+                if (memcmp(after.h, before[d * st->nkeys + k].h, RK_SHA1_LEN) == 0) continue;
+            }
             wb_rec rec = {.db = dbs[d], .key = k, .expire = -1};
             rk_obj *o = db_lookup(sc, db, key, LOOKUP_WRITE | LOOKUP_NOTOUCH);
             if (o) {
@@ -338,6 +481,7 @@ static void gather_step(rk_txn *t) {
         return;
     }
     size_t reply_start = st->reply->len;
+    mk_fp *before = (st->cmd->flags & CMD_WRITE) ? fp_before(st, &sc) : NULL;
     rk_ctx ctx;
     ctx_for_shard(&ctx, &sc, t, st, st->argc, st->argv, st->reply);
     cmd_call(&ctx);
@@ -346,12 +490,13 @@ static void gather_step(rk_txn *t) {
     home->dirty += sc.dirty;
     home->stats.total_error_replies += sc.stats.total_error_replies;
     int writes = (st->cmd->flags & CMD_WRITE) && sc.dirty > 0;
-    if (writes && plan_writeback(t, st, &sc) != 0) {
+    if (writes && plan_writeback(t, st, &sc, before) != 0) {
         free_writeback(st);
         st->reply->len = reply_start;
         reply_error(&r, "ERR out of memory");
         writes = 0;
     }
+    free(before);
     scratch_release(&sc);
     if (writes) txn_hop_on(t, mask, writeback_hop, writeback_step);
     else st->done(t);
