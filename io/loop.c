@@ -15,7 +15,17 @@
  *    right before the conn is freed, and never from inside rk_conn_close().
  *  - Output: out is what the user appends; inflight is owned by the
  *    kernel/backend while a send is armed. They are swapped (no copy) only
- *    when inflight is fully sent. */
+ *    when inflight is fully sent; a gated conn (group commit) swaps only up
+ *    to its mark, copying the held tail back into out.
+ *  - Output is taken from out only in rk__loop_post (after before_wait)
+ *    and by rk_conn_flush, never while events are dispatched: a barrier
+ *    taken in before_wait therefore covers the whole iteration's output.
+ *  - Group commit: gate records sit in ticket order in a ring; each conn
+ *    chains its own records (grec_first .. grec_newest) so that freeing it
+ *    clears exactly its records. A conn is on the dirty list at most once.
+ *  - File ops: a FIFO ring of RK_LOOP_MAX_FILE_OPS slots; callbacks run
+ *    from the head only, so in submission order, never inside the call
+ *    that queued them. */
 #include "loop_impl.h"
 
 #include <arpa/inet.h>
@@ -151,6 +161,7 @@ void rk_loop_destroy(rk_loop *l)
         free(c);
         c = next;
     }
+    free(l->grec);
     /* Bound: a stopper is between two atomics and one write(2). */
     while (atomic_load_explicit(&l->stoppers, memory_order_acquire) != 0)
         sched_yield();
@@ -231,6 +242,8 @@ static void conn_addresses(rk_conn *c)
     }
 }
 
+static void gate_forget(rk_loop *l, rk_conn *c);
+
 /* ---- conn lifecycle ---- */
 
 void rk__conn_accepted(rk_loop *l, int fd)
@@ -244,10 +257,12 @@ void rk__conn_accepted(rk_loop *l, int fd)
         close(fd);
         return;
     }
-    /* user_data tags use the low 3 bits of the pointer. */
-    assert(((uintptr_t)c & 7) == 0);
+    /* user_data tags use the low 4 bits of the pointer (malloc aligns to 16). */
+    assert(((uintptr_t)c & 15) == 0);
     c->loop = l;
     c->fd = fd;
+    c->sendable = RK_UNGATED;
+    c->grec_first = c->grec_newest = RK_NO_REC;
     rk_buf_init(&c->out);
     rk_buf_init(&c->inflight);
     rk_buf_init(&c->stash);
@@ -308,6 +323,7 @@ void rk__conn_hard_close(rk_conn *c)
         return;
     c->state = RK_CONN_CLOSING;
     rk_buf_clear(&c->out);
+    gate_forget(c->loop, c); /* held output is dropped with the rest */
     c->loop->be->conn_shutdown(c);
     rk__conn_maybe_fin(c);
 }
@@ -330,13 +346,255 @@ size_t rk__conn_take_output(rk_conn *c)
     if (c->inflight_off == c->inflight.len) {
         rk_buf_clear(&c->inflight);
         c->inflight_off = 0;
-        if (c->out.len > 0) {
+        size_t n = c->out.len;
+        if (c->sendable != RK_UNGATED) {
+            assert(c->sendable >= c->taken && c->sendable - c->taken <= c->out.len);
+            n = (size_t)(c->sendable - c->taken);
+        }
+        if (n > 0) {
+            size_t held = c->out.len - n;
+            /* Held tail: copied into the (empty) buffer that becomes out.
+             * Bound: the bytes appended since the last release. */
+            if (held > 0 && rk_buf_append(&c->inflight, c->out.data + n, held) != 0) {
+                rk__conn_hard_close(c); /* out of memory: drop the client */
+                return 0;
+            }
+            c->out.len = n;
             rk_buf t = c->out;
             c->out = c->inflight;
             c->inflight = t;
+            c->taken += n;
         }
     }
     return c->inflight.len - c->inflight_off;
+}
+
+/* ---- group commit ---- */
+
+static uint64_t conn_appended(const rk_conn *c)
+{
+    return c->taken + c->out.len;
+}
+
+static void gate_dirty_add(rk_loop *l, rk_conn *c)
+{
+    if (c->gdirty || c->state == RK_CONN_CLOSING)
+        return;
+    c->gdirty = 1;
+    c->gprev = NULL;
+    c->gnext = l->gdirty;
+    if (l->gdirty)
+        l->gdirty->gprev = c;
+    l->gdirty = c;
+    l->gdirty_n++;
+}
+
+static void gate_dirty_del(rk_loop *l, rk_conn *c)
+{
+    if (!c->gdirty)
+        return;
+    if (c->gprev)
+        c->gprev->gnext = c->gnext;
+    else
+        l->gdirty = c->gnext;
+    if (c->gnext)
+        c->gnext->gprev = c->gprev;
+    c->gprev = c->gnext = NULL;
+    c->gdirty = 0;
+    assert(l->gdirty_n > 0);
+    l->gdirty_n--;
+}
+
+static rk_gate_rec *grec_at(rk_loop *l, uint64_t idx)
+{
+    return &l->grec[idx & (l->grec_cap - 1)];
+}
+
+/* Room for `more` records: doubles the ring (records keep their absolute
+ * indexes). 0, or -1 on allocation failure (ring unchanged). */
+static int grec_reserve(rk_loop *l, size_t more)
+{
+    size_t used = (size_t)(l->grec_tail - l->grec_head);
+    if (used + more <= l->grec_cap)
+        return 0;
+    size_t cap = l->grec_cap ? l->grec_cap : 64;
+    while (cap < used + more)
+        cap *= 2;
+    rk_gate_rec *n = malloc(cap * sizeof *n);
+    if (!n)
+        return -1;
+    for (uint64_t i = l->grec_head; i < l->grec_tail; i++)
+        n[i & (cap - 1)] = *grec_at(l, i);
+    free(l->grec);
+    l->grec = n;
+    l->grec_cap = cap;
+    return 0;
+}
+
+/* The conn is being freed: its held bytes go with it; its records stay
+ * in the ring (order) but no longer name it. */
+static void gate_forget(rk_loop *l, rk_conn *c)
+{
+    gate_dirty_del(l, c);
+    unsigned n = 0;
+    for (uint64_t i = c->grec_first; i != RK_NO_REC; n++) {
+        assert(n < c->grecs && i >= l->grec_head && i < l->grec_tail);
+        rk_gate_rec *r = grec_at(l, i);
+        assert(r->c == c);
+        r->c = NULL;
+        i = r->next;
+    }
+    (void)n;
+    c->grec_first = c->grec_newest = RK_NO_REC;
+    c->grecs = 0;
+    c->sendable = RK_UNGATED;
+}
+
+uint64_t rk_loop_output_barrier(rk_loop *l)
+{
+    if (!l->gate_used) {
+        /* Until now appends were not tracked: the conns with output since
+         * the last post are exactly those on the work list. */
+        l->gate_used = 1;
+        for (rk_conn *c = l->work; c; c = c->wnext)
+            gate_dirty_add(l, c);
+    }
+    /* Hold first, so that even a failed barrier keeps its promise. */
+    for (rk_conn *c = l->gdirty; c; c = c->gnext)
+        if (c->sendable == RK_UNGATED && conn_appended(c) > c->taken)
+            c->sendable = c->taken;
+    if (l->gate_ticket - l->gate_released >= RK_LOOP_MAX_BARRIERS ||
+        grec_reserve(l, l->gdirty_n) != 0)
+        return 0; /* conns stay dirty: the next barrier records them */
+    uint64_t t = ++l->gate_ticket;
+    while (l->gdirty) {
+        rk_conn *c = l->gdirty;
+        gate_dirty_del(l, c);
+        uint64_t a = conn_appended(c);
+        if (c->sendable == RK_UNGATED)
+            continue; /* nothing held */
+        if (c->grecs == 0 && a == c->sendable) {
+            c->sendable = RK_UNGATED; /* everything it has is released */
+            continue;
+        }
+        if (c->grecs > 0 && a == c->grec_last)
+            continue; /* nothing new since its last record */
+        uint64_t idx = l->grec_tail++;
+        rk_gate_rec *r = grec_at(l, idx);
+        r->ticket = t;
+        r->appended = a;
+        r->next = RK_NO_REC;
+        r->c = c;
+        if (c->grec_newest != RK_NO_REC)
+            grec_at(l, c->grec_newest)->next = idx;
+        else
+            c->grec_first = idx;
+        c->grec_newest = idx;
+        c->grec_last = a;
+        c->grecs++;
+        assert(c->grecs <= RK_LOOP_MAX_BARRIERS);
+    }
+    return t;
+}
+
+void rk_loop_output_release(rk_loop *l, uint64_t ticket)
+{
+    assert(ticket <= l->gate_ticket);
+    if (ticket <= l->gate_released)
+        return;
+    l->gate_released = ticket;
+    while (l->grec_head < l->grec_tail) {
+        rk_gate_rec *r = grec_at(l, l->grec_head);
+        if (r->ticket > ticket)
+            break;
+        l->grec_head++;
+        rk_conn *c = r->c;
+        if (!c)
+            continue; /* freed with its held bytes */
+        assert(c->grec_first == l->grec_head - 1 && c->grecs > 0);
+        assert(r->appended >= c->sendable && r->appended <= conn_appended(c));
+        c->grec_first = r->next;
+        if (--c->grecs == 0)
+            c->grec_newest = RK_NO_REC;
+        /* A conn whose every byte is released sends freely again. */
+        c->sendable = (c->grecs == 0 && r->appended == conn_appended(c)) ? RK_UNGATED
+                                                                          : r->appended;
+        rk__conn_queue(c); /* sent from post, like any reply */
+    }
+}
+
+size_t rk_conn_held(const rk_conn *c)
+{
+    return c->sendable == RK_UNGATED ? 0 : (size_t)(conn_appended(c) - c->sendable);
+}
+
+/* ---- file ops (common half) ---- */
+
+static int file_queue(rk_loop *l, int fd, const void *buf, size_t len, uint64_t off,
+                      unsigned flags, int sync_only, rk_file_cb *cb, void *ud)
+{
+    if (fd < 0 || (flags & ~(unsigned)RK_FILE_FSYNC) || !cb || (len > 0 && !buf) ||
+        off > (uint64_t)INT64_MAX || len > (uint64_t)INT64_MAX - off) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (l->fop_tail - l->fop_head >= RK_LOOP_MAX_FILE_OPS) {
+        errno = EAGAIN;
+        return -1;
+    }
+    rk_file_op *op = &l->fops[l->fop_tail++ % RK_LOOP_MAX_FILE_OPS];
+    assert(op->state == RK_FOP_FREE);
+    memset(op, 0, sizeof *op);
+    op->state = RK_FOP_QUEUED;
+    op->fd = fd;
+    op->flags = flags;
+    op->sync_only = sync_only;
+    op->buf = buf;
+    op->len = len;
+    op->off = off;
+    op->cb = cb;
+    op->ud = ud;
+    l->be->file_start(l, op);
+    return 0;
+}
+
+int rk_loop_write_file(rk_loop *l, int fd, const void *buf, size_t len, uint64_t off,
+                       unsigned flags, rk_file_cb *cb, void *ud)
+{
+    int sync_only = len == 0 && (flags & RK_FILE_FSYNC);
+    return file_queue(l, fd, buf, len, off, flags, sync_only, cb, ud);
+}
+
+int rk_loop_fsync_file(rk_loop *l, int fd, rk_file_cb *cb, void *ud)
+{
+    return file_queue(l, fd, NULL, 0, 0, RK_FILE_FSYNC, 1, cb, ud);
+}
+
+int rk__file_deliver(rk_loop *l)
+{
+    /* Bound: the ops queued when we started; ones a callback queues wait. */
+    uint64_t end = l->fop_tail;
+    while (l->fop_head < end) {
+        rk_file_op *op = &l->fops[l->fop_head % RK_LOOP_MAX_FILE_OPS];
+        if (op->state != RK_FOP_DONE)
+            break;
+        rk_file_cb *cb = op->cb;
+        void *ud = op->ud;
+        int64_t res = op->res;
+        op->state = RK_FOP_FREE; /* the slot is reusable from inside cb */
+        l->fop_head++;
+        cb(ud, res);
+    }
+    return l->fop_head < l->fop_tail &&
+           l->fops[l->fop_head % RK_LOOP_MAX_FILE_OPS].state == RK_FOP_DONE;
+}
+
+int rk__file_busy(const rk_loop *l)
+{
+    for (uint64_t i = l->fop_head; i < l->fop_tail; i++)
+        if (l->fops[i % RK_LOOP_MAX_FILE_OPS].state != RK_FOP_DONE)
+            return 1;
+    return 0;
 }
 
 static void conn_free(rk_loop *l, rk_conn *c)
@@ -350,6 +608,7 @@ static void conn_free(rk_loop *l, rk_conn *c)
         c->next->prev = c->prev;
     assert(l->n_conns > 0);
     l->n_conns--;
+    gate_forget(l, c);
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
@@ -409,6 +668,8 @@ rk_buf *rk_conn_out(rk_conn *c)
 {
     /* The caller is about to append: flush after before_wait. */
     rk__conn_queue(c);
+    if (c->loop->gate_used)
+        gate_dirty_add(c->loop, c); /* the next barrier looks at it */
     return &c->out;
 }
 

@@ -89,4 +89,87 @@ const char *rk_conn_peer(const rk_conn *c);
 const char *rk_conn_local(const rk_conn *c);
 int rk_conn_peer_is_local(const rk_conn *c);
 
+/* ---- file writes on the loop's ring ----
+ *
+ * For the AOF writer: a shard appends its journal to its segment file and
+ * fsyncs it through its own loop (io_uring: SQEs on the loop's ring; epoll:
+ * plain syscalls). Call these on the loop thread, from inside rk_loop_run
+ * (a handler or a callback); a request queued before rk_loop_run starts is
+ * submitted when it starts.
+ *
+ * Completion callbacks run on the loop thread, never from inside the call
+ * that queued the request, and in submission order: when an op's callback
+ * runs, every op queued before it has completed and had its callback.
+ * (The kernel may still run two io_uring writes of the same file
+ * concurrently; a writer that needs "fsync covers every earlier write"
+ * keeps one write+fsync per file in flight, or fsyncs after the earlier
+ * callbacks.)
+ *
+ * Bound: at most RK_LOOP_MAX_FILE_OPS requests are queued or in flight per
+ * loop (a slot is freed right before its callback runs). At the end of
+ * rk_loop_run file ops are not cancelled (a started write to a regular file
+ * cannot be) but awaited, up to ~30 s, and their callbacks run there; an op
+ * still unfinished after that gets no callback, and its buffer must stay
+ * valid until rk_loop_destroy returns (the ring's exit waits for it). */
+#define RK_LOOP_MAX_FILE_OPS 64
+
+typedef void rk_file_cb(void *ud, int64_t res); /* on the loop thread */
+enum { RK_FILE_FSYNC = 1 };                      /* write, then fdatasync (linked) */
+
+/* Writes buf[0,len) at offset off of fd (for an O_APPEND fd the kernel
+ * appends whatever off says). buf must stay valid and unchanged until cb.
+ * res = len (short writes are continued inside: every byte is written) or
+ * -errno of the first failing step (bytes before it may be in the file).
+ * With RK_FILE_FSYNC an fdatasync runs after the whole write, and res
+ * reports it too. len 0 with RK_FILE_FSYNC is a plain fdatasync.
+ * Returns 0, or -1 with errno EAGAIN when RK_LOOP_MAX_FILE_OPS are queued
+ * (EINVAL for a bad fd or flags). */
+int rk_loop_write_file(rk_loop *l, int fd, const void *buf, size_t len, uint64_t off,
+                       unsigned flags, rk_file_cb *cb, void *ud);
+/* fdatasync(fd); res = 0 or -errno. Same queueing and callback rules. */
+int rk_loop_fsync_file(rk_loop *l, int fd, rk_file_cb *cb, void *ud);
+
+/* ---- group commit: holding output until released ----
+ *
+ * Model: per connection, bytes ever appended (A) and bytes ever handed
+ * toward the kernel (taken), and a "sendable up to" mark. Output leaves
+ * only up to the mark. A connection without a mark ("ungated") sends as
+ * if the gate did not exist (the cost is one compare).
+ *
+ * Output is handed to the kernel only after before_wait (in the loop's
+ * post-processing) or by an explicit rk_conn_flush. So a barrier taken in
+ * before_wait holds every reply produced by that iteration. Do not call
+ * rk_conn_flush on a connection whose output must wait for a barrier.
+ *
+ * rk_loop_output_barrier: every byte appended to any connection's output
+ * before the call and not yet handed to the kernel is held until
+ * rk_loop_output_release() of this ticket or a later one. It records, for
+ * each connection that received output since the previous barrier, its A
+ * with the ticket. Bytes appended after the call are not covered: on a
+ * connection that still holds bytes they wait for a later barrier and its
+ * release (a connection becomes ungated again only when everything
+ * appended to it is released; so keep issuing barriers while output is
+ * held, and end a gated period with one last barrier + release).
+ * Returns the ticket (1, 2, 3, ...), or 0 when it could not record (out of
+ * memory, or RK_LOOP_MAX_BARRIERS tickets unreleased): then the output is
+ * still held and the next successful barrier covers it.
+ *
+ * rk_loop_output_release: releases every record with ticket <= ticket, in
+ * ticket order, and schedules those connections' sends. Releasing a ticket
+ * releases every earlier one too; releasing an older ticket later is a
+ * no-op. Releasing ticket t says "what was appended before barrier t may
+ * go": the caller owns that decision (for appendfsync always: the fsync
+ * covering every journal byte of those iterations completed).
+ *
+ * A connection closing with held output drops it with its other output;
+ * its records are forgotten, nothing leaks.
+ *
+ * Bound: records are one per connection per barrier, at most
+ * max_conns x RK_LOOP_MAX_BARRIERS, in one array that doubles as needed. */
+#define RK_LOOP_MAX_BARRIERS 1024
+uint64_t rk_loop_output_barrier(rk_loop *l);
+void rk_loop_output_release(rk_loop *l, uint64_t ticket);
+/* Bytes of c's output held by the gate (appended beyond its mark). */
+size_t rk_conn_held(const rk_conn *c);
+
 #endif

@@ -12,6 +12,11 @@
  *  - Sockets (conns, listeners, wake_fd) are nonblocking.
  *  - No I/O is ever in flight between calls, so c->refs stays 0 and a
  *    CLOSING conn is freed by the next rk__loop_post.
+ *  - Sends happen only from rk__loop_post (conn_work) or rk_conn_flush:
+ *    EPOLLOUT just schedules the conn, so output appended while events are
+ *    dispatched waits for before_wait (and a group-commit barrier there).
+ *  - File ops run as blocking pwrite/fdatasync inside rk_loop_write_file;
+ *    their callbacks run after the next iteration's events.
  *
  * Bounds: RK_EP_EVENTS events per wait; per readiness event at most
  * RK_EP_READS reads, RK_EP_ACCEPTS accepts, RK_EP_WRITES sends (level
@@ -90,7 +95,7 @@ static void ep_conn_flush(rk_conn *c)
         size_t left = rk__conn_take_output(c);
         if (left == 0) {
             c->send_armed = 0;
-            if (c->state == RK_CONN_DRAINING) {
+            if (c->state == RK_CONN_DRAINING && c->out.len == 0) { /* none held */
                 rk__conn_hard_close(c);
                 return;
             }
@@ -187,8 +192,10 @@ static void ep_dispatch(rk_loop *l, const struct epoll_event *ev)
             break;
         if (ev->events & (EPOLLIN | EPOLLHUP | EPOLLERR))
             ep_read(l, c);
-        if ((ev->events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) && c->send_armed)
-            ep_conn_flush(c);
+        if ((ev->events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) && c->send_armed) {
+            c->send_armed = 0; /* conn_work sends, after before_wait */
+            rk__conn_queue(c);
+        }
         /* Not reading (paused/EOF) and the socket is dead: nothing will
          * ever clear the condition, so do not spin on it. */
         if ((ev->events & (EPOLLHUP | EPOLLERR)) && c->state != RK_CONN_CLOSING &&
@@ -229,6 +236,7 @@ static int ep_run(rk_loop *l)
         rk__conn_queue(c);
     while (!atomic_load_explicit(&l->stop, memory_order_acquire)) {
         int n = epoll_wait(e->epfd, evs, RK_EP_EVENTS, more ? 0 : -1);
+        more = 0;
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -238,12 +246,20 @@ static int ep_run(rk_loop *l)
         }
         for (int i = 0; i < n; i++)
             ep_dispatch(l, &evs[i]);
+        rk__file_deliver(l); /* ops finished by earlier iterations */
         if (atomic_load_explicit(&l->stop, memory_order_acquire))
             break;
         if (l->cfg.h.before_wait)
             l->cfg.h.before_wait(l->cfg.ud);
         more = rk__loop_post(l);
+        /* An op queued during this iteration is done already: its
+         * callback is due on the next one, so do not block. */
+        more |= l->fop_head != l->fop_tail;
     }
+    /* Every op is DONE (synchronous); a callback may queue another, which
+     * is done at once too: bounded by RK_LOOP_MAX_FILE_OPS per round. */
+    for (int round = 0; round < 64 && l->fop_head != l->fop_tail; round++)
+        rk__file_deliver(l);
     rk__loop_post(l);
     return rc;
 }
@@ -283,6 +299,36 @@ static void ep_pause_accept(rk_loop *l, int paused)
 {
     if (!ES(l)->accept_backoff)
         ep_listeners(l, paused ? 0 : EPOLLIN);
+}
+
+/* Blocking pwrite of the whole range (short writes continued: each
+ * step advances at least one byte, so at most len steps), then
+ * fdatasync. Sets op DONE. */
+static void ep_file_start(rk_loop *l, rk_file_op *op)
+{
+    (void)l;
+    int64_t res = 0;
+    while (op->done < op->len) {
+        ssize_t n = pwrite(op->fd, op->buf + op->done, op->len - op->done,
+                           (off_t)(op->off + op->done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            res = n < 0 ? -errno : -EIO; /* 0 for a non-empty write: no progress */
+            break;
+        }
+        op->done += (size_t)n;
+    }
+    if (res == 0 && (op->flags & RK_FILE_FSYNC)) {
+        int r;
+        do {
+            r = fdatasync(op->fd);
+        } while (r != 0 && errno == EINTR);
+        if (r != 0)
+            res = -errno;
+    }
+    op->res = res < 0 ? res : (int64_t)op->len;
+    op->state = RK_FOP_DONE;
 }
 
 static void ep_fini(rk_loop *l)
@@ -363,4 +409,5 @@ const rk_backend_ops rk_epoll_backend = {
     .conn_pause = ep_conn_pause,
     .conn_work = ep_conn_work,
     .pause_accept = ep_pause_accept,
+    .file_start = ep_file_start,
 };

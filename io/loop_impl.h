@@ -14,6 +14,9 @@
 #include "loop.h"
 
 #define RK_ADDR_MAX 128
+/* rk_conn.sendable when the conn holds nothing back (see loop.h, group commit). */
+#define RK_UNGATED UINT64_MAX
+#define RK_NO_REC UINT64_MAX
 
 enum rk_conn_state {
     RK_CONN_OPEN = 0,
@@ -29,11 +32,20 @@ struct rk_conn {
     rk_buf out;          /* user appends here */
     rk_buf inflight;     /* owned by the loop/kernel while a send is armed */
     size_t inflight_off; /* bytes of inflight the kernel has taken */
+    /* Group commit. Appended so far = taken + out.len. Invariant when
+     * gated: taken <= sendable <= taken + out.len. */
+    uint64_t taken;      /* bytes ever moved from out to inflight */
+    uint64_t sendable;   /* RK_UNGATED, or the absolute byte mark output may reach */
+    uint64_t grec_first; /* absolute index of its oldest gate record, RK_NO_REC */
+    uint64_t grec_newest;/* absolute index of its newest gate record, RK_NO_REC */
+    uint64_t grec_last;  /* appended count of its newest record (valid when grecs > 0) */
+    unsigned grecs;      /* gate records naming this conn; <= RK_LOOP_MAX_BARRIERS */
     unsigned accepted : 1;    /* on_accept returned non-NULL: on_close owed */
     unsigned user_paused : 1; /* rk_conn_pause_read(c, 1) */
     unsigned eof : 1;         /* peer finished sending; do not read again */
     unsigned queued : 1;      /* on the loop's work list */
     unsigned fin_queued : 1;  /* on the loop's finalize list */
+    unsigned gdirty : 1;      /* on the loop's gate dirty list */
     /* io_uring backend */
     unsigned recv_armed : 1, send_armed : 1;
     int refs;          /* SQEs in flight whose user_data names this conn */
@@ -45,10 +57,50 @@ struct rk_conn {
     rk_conn *prev, *next; /* live list */
     rk_conn *wnext;       /* work list */
     rk_conn *fnext;       /* finalize list */
+    rk_conn *gprev, *gnext; /* gate dirty list (doubly linked: unlinked at free) */
     char peer[RK_ADDR_MAX];
     char local[RK_ADDR_MAX];
     int peer_local;
 };
+
+/* One gate record: conn c had appended `appended` bytes at barrier
+ * `ticket`. c is NULL once the conn was freed. next: c's next record. */
+typedef struct rk_gate_rec {
+    uint64_t ticket;
+    uint64_t appended;
+    uint64_t next; /* absolute index, RK_NO_REC */
+    rk_conn *c;
+} rk_gate_rec;
+
+enum rk_fop_state {
+    RK_FOP_FREE = 0,
+    RK_FOP_QUEUED,   /* io_uring: waits for SQEs (retried every iteration) */
+    RK_FOP_INFLIGHT, /* io_uring: SQEs submitted, CQEs outstanding */
+    RK_FOP_DONE      /* res final; the callback runs when it reaches the head */
+};
+
+/* A file request. Slots form a FIFO ring (l->fops, head/tail absolute),
+ * which is both the RK_LOOP_MAX_FILE_OPS bound and the callback order. */
+typedef struct rk_file_op {
+    enum rk_fop_state state;
+    int fd;
+    unsigned flags;   /* RK_FILE_FSYNC */
+    int sync_only;    /* rk_loop_fsync_file */
+    const char *buf;
+    size_t len, done; /* done: bytes written so far */
+    uint64_t off;
+    rk_file_cb *cb;
+    void *ud;
+    int64_t res;      /* final result, valid in DONE */
+    int err;          /* first failure (-errno), 0 while none */
+    /* io_uring, the current submission: CQEs outstanding (<= 2), bytes
+     * asked by its write SQE (0: none), whether it has an fdatasync, and
+     * the two results. */
+    int pending;
+    unsigned chunk;
+    int with_sync;
+    int wres, sres;
+} rk_file_op;
 
 typedef struct rk_backend_ops {
     const char *name;
@@ -65,6 +117,10 @@ typedef struct rk_backend_ops {
     /* Deferred per-conn work (re-arm, continue sends), from rk__loop_post. */
     void (*conn_work)(rk_conn *c);
     void (*pause_accept)(rk_loop *l, int paused);
+    /* Starts file op (state QUEUED on entry): io_uring prepares SQEs (or
+     * leaves it QUEUED for a retry), epoll does the syscalls and sets DONE.
+     * Must not run callbacks. */
+    void (*file_start)(rk_loop *l, rk_file_op *op);
 } rk_backend_ops;
 
 extern const rk_backend_ops rk_uring_backend;
@@ -82,6 +138,18 @@ struct rk_loop {
     rk_conn *conns;    /* live list */
     rk_conn *work;     /* conns needing rk__loop_post work; each at most once */
     rk_conn *fin;      /* CLOSING conns with refs == 0; each at most once */
+    /* file ops: slots [fop_head, fop_tail) (absolute, mod RK_LOOP_MAX_FILE_OPS) */
+    rk_file_op fops[RK_LOOP_MAX_FILE_OPS];
+    uint64_t fop_head, fop_tail;
+    /* group commit (loop.c) */
+    int gate_used;           /* a barrier was taken once: track dirty conns */
+    uint64_t gate_ticket;    /* last ticket issued */
+    uint64_t gate_released;  /* highest ticket released */
+    rk_conn *gdirty;         /* conns with output since the last barrier */
+    unsigned gdirty_n;
+    rk_gate_rec *grec;       /* ring of records, grec_cap (power of two) slots */
+    size_t grec_cap;
+    uint64_t grec_head, grec_tail; /* absolute indexes, records in ticket order */
     char features[512];
     char reason[256];  /* why io_uring is not used (epoll), or "" */
 };
@@ -104,5 +172,11 @@ void rk__drain_eventfd(int fd);
 /* Swap pending and in-flight output when nothing is in flight. Returns the
  * bytes left to send from inflight. Drops output of CLOSING conns. */
 size_t rk__conn_take_output(rk_conn *c);
+/* Runs the callbacks of finished file ops at the FIFO head, at most
+ * RK_LOOP_MAX_FILE_OPS per call; returns 1 when a finished op still waits
+ * (the caller then polls instead of blocking). */
+int rk__file_deliver(rk_loop *l);
+/* 1 when a file op is queued or in flight (not yet DONE). */
+int rk__file_busy(const rk_loop *l);
 
 #endif

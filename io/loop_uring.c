@@ -13,7 +13,8 @@
  * re-armed poll (wake/stop eventfds).
  *
  * Invariants:
- *  - user_data is a pointer (8-byte aligned) or index << 3, | an op tag.
+ *  - user_data is a pointer (16-byte aligned) or index << 4, | an op tag
+ *    (RK_TAG_BITS); file ops carry their slot index.
  *  - u->ops counts SQEs whose terminal CQE (no IORING_CQE_F_MORE) has not
  *    arrived; c->refs counts those naming conn c (recv, send, cancel).
  *    A conn is freed (by loop.c) only when CLOSING and refs == 0, so no
@@ -24,11 +25,14 @@
  *    touched until its CQE.
  *  - Every provided buffer handed out in a CQE is returned to the buffer
  *    ring before the next CQE is looked at.
+ *  - A file op has at most one submission (write, fdatasync, or the two
+ *    linked) in flight; its slot is not reused before its callback.
  *
  * Bounds: SQ RK_SQ_ENTRIES, CQ RK_CQ_ENTRIES (the kernel keeps overflow,
  * FEAT_NODROP); at most RK_CQE_BATCH CQEs per iteration; the buffer ring
  * holds RK_BR_ENTRIES x RK_BR_BUFSZ bytes; a plain recv buffer is
- * RK_RBUF_SZ. Retries (EAGAIN, ENOBUFS, terminated multishots) are one
+ * RK_RBUF_SZ; file ops: RK_LOOP_MAX_FILE_OPS (loop.h), awaited at most
+ * RK_FILE_DRAIN_ROUNDS x 20 ms when run() ends. Retries (EAGAIN, ENOBUFS, terminated multishots) are one
  * re-arm per terminal CQE; accept errors from resource exhaustion re-arm
  * only on the next tick. */
 #include "loop_impl.h"
@@ -56,7 +60,16 @@
 #define RK_XSTR(x) #x
 #define RK_STR(x) RK_XSTR(x)
 
-enum { OP_IGNORE = 0, OP_ACCEPT, OP_RECV, OP_SEND, OP_CANCEL, OP_WAKE, OP_STOP, OP_TIMER };
+#define RK_TAG_BITS 4
+#define RK_TAG_MASK ((1u << RK_TAG_BITS) - 1)
+#define RK_FILE_CHUNK (1u << 30)      /* bytes per write SQE (sqe->len is 32 bits) */
+#define RK_FILE_DRAIN_ROUNDS 1500     /* x 20 ms: how long run() awaits file ops */
+
+enum {
+    OP_IGNORE = 0, OP_ACCEPT, OP_RECV, OP_SEND, OP_CANCEL, OP_WAKE, OP_STOP, OP_TIMER,
+    OP_FWRITE, /* a file op's write; data = slot << RK_TAG_BITS | tag */
+    OP_FSYNC   /* a file op's fdatasync (linked after its write, or alone) */
+};
 
 typedef struct ulistener {
     int fd;
@@ -76,6 +89,7 @@ typedef struct uring_state {
     int timer_armed, wake_armed, stop_armed;
     int accept_backoff; /* set on EMFILE & co; cleared by the next tick */
     int draining;       /* run() is cancelling everything before returning */
+    int fop_retry;      /* a file op waits for SQ room: retried each iteration */
     struct __kernel_timespec ts;
 } uring_state;
 
@@ -134,7 +148,7 @@ static void arm_accept(rk_loop *l, int i)
         io_uring_prep_multishot_accept(sqe, li->fd, NULL, NULL, SOCK_CLOEXEC);
     else
         io_uring_prep_accept(sqe, li->fd, NULL, NULL, SOCK_CLOEXEC);
-    set_op(u, sqe, ((uint64_t)i << 3) | OP_ACCEPT);
+    set_op(u, sqe, ((uint64_t)i << RK_TAG_BITS) | OP_ACCEPT);
     li->armed = 1;
 }
 
@@ -167,9 +181,136 @@ static void arm_timer(rk_loop *l)
     u->timer_armed = 1;
 }
 
+/* ---- file ops ----
+ * One submission = the write of the rest (at most RK_FILE_CHUNK bytes),
+ * linked (IOSQE_IO_LINK) to an fdatasync when RK_FILE_FSYNC and this chunk
+ * ends the range; or the fdatasync alone. A short write breaks the link
+ * (the kernel answers the fdatasync with -ECANCELED): the op then submits
+ * the rest, again linked. Each submission advances >= 1 byte or ends the
+ * op, so an op takes at most len submissions. */
+
+static uint64_t fop_data(rk_loop *l, const rk_file_op *op, int tag)
+{
+    return ((uint64_t)(op - l->fops) << RK_TAG_BITS) | (uint64_t)tag;
+}
+
+static void fop_finish(rk_file_op *op, int64_t res)
+{
+    op->res = res;
+    op->state = RK_FOP_DONE;
+}
+
+/* op is QUEUED. Takes both SQEs at once, so that a full SQ never splits a
+ * link (get_sqe would submit in between); without room it stays QUEUED
+ * and arm_loop_ops retries. */
+static void fop_submit(rk_loop *l, rk_file_op *op)
+{
+    uring_state *u = US(l);
+    assert(op->state == RK_FOP_QUEUED);
+    size_t left = op->sync_only ? 0 : op->len - op->done;
+    unsigned chunk = left > RK_FILE_CHUNK ? RK_FILE_CHUNK : (unsigned)left;
+    int sync = (op->flags & RK_FILE_FSYNC) && chunk == left;
+    unsigned need = (chunk > 0) + (unsigned)sync;
+    if (need == 0) {
+        fop_finish(op, 0); /* an empty write */
+        return;
+    }
+    if (io_uring_sq_space_left(&u->ring) < need) {
+        io_uring_submit(&u->ring); /* fails harmlessly while the ring is disabled */
+        if (io_uring_sq_space_left(&u->ring) < need) {
+            u->fop_retry = 1;
+            return;
+        }
+    }
+    op->pending = 0;
+    op->chunk = chunk;
+    op->with_sync = sync;
+    op->wres = op->sres = 0;
+    if (chunk > 0) {
+        struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+        assert(sqe);
+        io_uring_prep_write(sqe, op->fd, op->buf + op->done, chunk, op->off + op->done);
+        if (sync)
+            sqe->flags |= IOSQE_IO_LINK;
+        set_op(u, sqe, fop_data(l, op, OP_FWRITE));
+        op->pending++;
+    }
+    if (sync) {
+        struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+        assert(sqe);
+        io_uring_prep_fsync(sqe, op->fd, IORING_FSYNC_DATASYNC);
+        set_op(u, sqe, fop_data(l, op, OP_FSYNC));
+        op->pending++;
+    }
+    op->state = RK_FOP_INFLIGHT;
+}
+
+/* Submits QUEUED ops in FIFO order until the SQ is full again. */
+static void fop_retry_all(rk_loop *l)
+{
+    uring_state *u = US(l);
+    u->fop_retry = 0;
+    for (uint64_t i = l->fop_head; i < l->fop_tail; i++) {
+        rk_file_op *op = &l->fops[i % RK_LOOP_MAX_FILE_OPS];
+        if (op->state != RK_FOP_QUEUED)
+            continue;
+        fop_submit(l, op);
+        if (u->fop_retry)
+            return;
+    }
+}
+
+static void uring_file_start(rk_loop *l, rk_file_op *op)
+{
+    if (US(l)->fop_retry)
+        return; /* older ops wait for SQ room: keep submission order */
+    fop_submit(l, op);
+}
+
+/* Both CQEs of a submission are in before the op moves on: the kernel
+ * may post them in either order. */
+static void on_file(rk_loop *l, unsigned slot, int tag, int res)
+{
+    assert(slot < RK_LOOP_MAX_FILE_OPS);
+    rk_file_op *op = &l->fops[slot];
+    assert(op->state == RK_FOP_INFLIGHT && op->pending > 0);
+    if (tag == OP_FWRITE)
+        op->wres = res;
+    else
+        op->sres = res;
+    if (--op->pending > 0)
+        return;
+    int64_t err = 0;
+    int short_write = 0;
+    if (op->chunk > 0) {
+        if (op->wres < 0)
+            err = op->wres;
+        else if (op->wres == 0)
+            err = -EIO; /* no progress on a non-empty write: do not spin */
+        else
+            op->done += (size_t)op->wres;
+        short_write = op->wres != (int)op->chunk;
+    }
+    /* -ECANCELED after a short or failed write is the broken link, not an
+     * fdatasync failure of its own. */
+    if (!err && op->with_sync && op->sres < 0 && !(op->sres == -ECANCELED && short_write))
+        err = op->sres;
+    if (err) {
+        fop_finish(op, err);
+    } else if (!op->sync_only && op->done < op->len) {
+        op->state = RK_FOP_QUEUED; /* the rest */
+        uring_file_start(l, op);
+    } else {
+        assert(!(op->flags & RK_FILE_FSYNC) || op->with_sync);
+        fop_finish(op, op->sync_only ? 0 : (int64_t)op->len);
+    }
+}
+
 static void arm_loop_ops(rk_loop *l)
 {
     uring_state *u = US(l);
+    if (u->fop_retry)
+        fop_retry_all(l);
     arm_poll(l, l->stop_fd, OP_STOP, &u->stop_armed);
     arm_poll(l, l->cfg.wake_fd, OP_WAKE, &u->wake_armed);
     arm_timer(l);
@@ -239,7 +380,7 @@ static void uring_conn_flush(rk_conn *c)
         return;
     size_t left = rk__conn_take_output(c);
     if (left == 0) {
-        if (c->state == RK_CONN_DRAINING)
+        if (c->state == RK_CONN_DRAINING && c->out.len == 0) /* none held */
             rk__conn_hard_close(c);
         return;
     }
@@ -419,13 +560,13 @@ static void dispatch(rk_loop *l, uint64_t data, int res, unsigned flags)
         assert(u->ops > 0);
         u->ops--;
     }
-    int op = (int)(data & 7);
-    rk_conn *c = (rk_conn *)(uintptr_t)(data & ~(uint64_t)7);
+    int op = (int)(data & RK_TAG_MASK);
+    rk_conn *c = (rk_conn *)(uintptr_t)(data & ~(uint64_t)RK_TAG_MASK);
     switch (op) {
     case OP_IGNORE:
         break;
     case OP_ACCEPT:
-        on_accept_cqe(l, (int)(data >> 3), res, flags);
+        on_accept_cqe(l, (int)(data >> RK_TAG_BITS), res, flags);
         break;
     case OP_RECV:
         on_recv(l, c, res, flags);
@@ -443,6 +584,10 @@ static void dispatch(rk_loop *l, uint64_t data, int res, unsigned flags)
         break;
     case OP_TIMER:
         on_timer(l, res, flags);
+        break;
+    case OP_FWRITE:
+    case OP_FSYNC:
+        on_file(l, (unsigned)(data >> RK_TAG_BITS), op, res);
         break;
     }
 }
@@ -467,7 +612,8 @@ static unsigned reap(rk_loop *l)
 
 /* Cancels everything in flight and reaps until u->ops == 0 (bounded), so
  * that rk_loop_destroy, possibly on another thread, frees nothing the
- * kernel still uses. No user callbacks run meanwhile. */
+ * kernel still uses. No user callbacks run meanwhile, except file ops'
+ * completions (their owners must learn that their buffers are free). */
 static void drain_all(rk_loop *l)
 {
     uring_state *u = US(l);
@@ -480,18 +626,26 @@ static void drain_all(rk_loop *l)
     }
     for (int i = 0; i < l->cfg.n_listen_fds; i++)
         if (u->lis[i].armed)
-            cancel_data(l, ((uint64_t)i << 3) | OP_ACCEPT, NULL);
+            cancel_data(l, ((uint64_t)i << RK_TAG_BITS) | OP_ACCEPT, NULL);
     if (u->timer_armed)
         cancel_data(l, OP_TIMER, NULL);
     if (u->wake_armed)
         cancel_data(l, OP_WAKE, NULL);
     if (u->stop_armed)
         cancel_data(l, OP_STOP, NULL);
-    for (int round = 0; round < RK_DRAIN_ROUNDS && u->ops > 0; round++) {
+    /* File ops are awaited, not cancelled (a started write to a regular
+     * file cannot be), and continue short writes; their callbacks run. */
+    for (int round = 0; round < RK_FILE_DRAIN_ROUNDS; round++) {
+        int files = rk__file_busy(l);
+        if (!(files || (u->ops > 0 && round < RK_DRAIN_ROUNDS)))
+            break;
+        if (u->fop_retry)
+            fop_retry_all(l);
         struct __kernel_timespec ts = {.tv_sec = 0, .tv_nsec = 20 * 1000 * 1000};
         struct io_uring_cqe *cqe;
         io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, &ts, NULL);
         reap(l);
+        rk__file_deliver(l);
     }
 }
 
@@ -524,11 +678,12 @@ static int uring_run(rk_loop *l)
             break;
         }
         reap(l);
+        int files = rk__file_deliver(l);
         if (atomic_load_explicit(&l->stop, memory_order_acquire))
             break;
         if (l->cfg.h.before_wait)
             l->cfg.h.before_wait(l->cfg.ud);
-        more = rk__loop_post(l);
+        more = rk__loop_post(l) | files;
     }
     drain_all(l);
     rk__loop_post(l); /* frees conns that finished closing; arms nothing */
@@ -591,7 +746,7 @@ static void uring_pause_accept(rk_loop *l, int paused)
         return; /* resuming: arm_loop_ops re-arms next iteration */
     for (int i = 0; i < l->cfg.n_listen_fds; i++)
         if (u->lis[i].armed)
-            cancel_data(l, ((uint64_t)i << 3) | OP_ACCEPT, NULL);
+            cancel_data(l, ((uint64_t)i << RK_TAG_BITS) | OP_ACCEPT, NULL);
 }
 
 struct setup_try {
@@ -660,7 +815,7 @@ static int uring_init(rk_loop *l, char *err, size_t errlen)
     }
     static const int needed[] = {IORING_OP_ACCEPT,  IORING_OP_RECV,         IORING_OP_SEND,
                                  IORING_OP_POLL_ADD, IORING_OP_TIMEOUT,     IORING_OP_ASYNC_CANCEL,
-                                 IORING_OP_NOP};
+                                 IORING_OP_NOP,     IORING_OP_WRITE,        IORING_OP_FSYNC};
     for (size_t i = 0; i < sizeof needed / sizeof needed[0]; i++) {
         if (!io_uring_opcode_supported(probe, needed[i])) {
             snprintf(err, errlen, "kernel lacks io_uring opcode %d", needed[i]);
@@ -745,4 +900,5 @@ const rk_backend_ops rk_uring_backend = {
     .conn_pause = uring_conn_pause,
     .conn_work = uring_conn_work,
     .pause_accept = uring_pause_accept,
+    .file_start = uring_file_start,
 };

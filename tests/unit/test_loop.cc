@@ -1,6 +1,7 @@
 // test_loop.cc: rk_loop over io_uring, io_uring with every fallback forced,
 // and epoll: echo for many clients and a 4 MiB payload, on_close counts,
-// wake, ticks, close-after-flush, read pause, max_conns.
+// wake, ticks, close-after-flush, read pause, max_conns; file writes with
+// fdatasync (order, errors) and the group-commit output gate.
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
@@ -8,8 +9,12 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -17,6 +22,8 @@
 #include <cstring>
 #include <functional>
 #include <future>
+#include <map>
+#include <mutex>
 #include <random>
 #include <set>
 #include <string>
@@ -37,6 +44,7 @@ struct Srv;
 struct ConnUd {
     Srv *s;
     rk_conn *c;
+    std::string name;  // set by "NAME x\n"
 };
 
 const size_t kQuitReply = 1 << 20;  // bytes sent before "BYE\n" on QUIT
@@ -59,6 +67,36 @@ struct Srv {
     std::vector<ConnUd *> paused;
     std::set<ConnUd *> live;  // freed here for conns destroy() drops silently
     int pause_ticks = 0;
+    // Group-commit mode: before_wait takes a barrier when data arrived in
+    // the iteration; last_ticket is the newest one.
+    bool auto_barrier = false;
+    bool data_seen = false;
+    std::atomic<uint64_t> last_ticket{0};
+    std::map<std::string, ConnUd *> names;
+    // Tasks run on the loop thread (from on_wake).
+    std::mutex tmu;
+    std::vector<std::function<void()>> tasks;
+
+    // Runs fn on the loop thread and waits for it.
+    void OnLoop(const std::function<void()> &fn)
+    {
+        std::promise<void> done;
+        {
+            std::lock_guard<std::mutex> g(tmu);
+            tasks.push_back([&] {
+                fn();
+                done.set_value();
+            });
+        }
+        uint64_t one = 1;
+        ASSERT_EQ(write(wake_fd, &one, sizeof one), (ssize_t)sizeof one);
+        done.get_future().wait();
+    }
+    rk_conn *Named(const std::string &n)
+    {
+        auto it = names.find(n);
+        return it == names.end() ? nullptr : it->second->c;
+    }
 
     static void *OnAccept(void *loop_ud, rk_conn *c)
     {
@@ -68,7 +106,7 @@ struct Srv {
         if (rk_conn_peer_is_local(c) && strncmp(rk_conn_peer(c), "127.0.0.1:", 10) == 0 &&
             want_local == rk_conn_local(c) && rk_conn_fd(c) >= 0)
             s->local_ok++;
-        ConnUd *u = new ConnUd{s, c};
+        ConnUd *u = new ConnUd{s, c, std::string()};
         s->live.insert(u);
         return u;
     }
@@ -87,6 +125,12 @@ struct Srv {
             rk_conn_close(c, 1);  // safe twice
             return;
         }
+        if (len > 5 && memcmp(data, "NAME ", 5) == 0 && data[len - 1] == '\n') {
+            u->name.assign(data + 5, len - 6);
+            u->s->names[u->name] = u;
+            return;
+        }
+        u->s->data_seen = true;
         if (len == 6 && memcmp(data, "PAUSE\n", 6) == 0) {
             rk_conn_pause_read(c, 1);
             u->s->paused.push_back(u);
@@ -100,6 +144,8 @@ struct Srv {
         ConnUd *u = static_cast<ConnUd *>(ud);
         u->s->closes++;
         u->s->live.erase(u);
+        if (!u->name.empty())
+            u->s->names.erase(u->name);
         for (auto it = u->s->paused.begin(); it != u->s->paused.end(); ++it)
             if (*it == u) {
                 u->s->paused.erase(it);
@@ -107,7 +153,18 @@ struct Srv {
             }
         delete u;
     }
-    static void OnWake(void *loop_ud) { static_cast<Srv *>(loop_ud)->wakes++; }
+    static void OnWake(void *loop_ud)
+    {
+        Srv *s = static_cast<Srv *>(loop_ud);
+        s->wakes++;
+        std::vector<std::function<void()>> run;
+        {
+            std::lock_guard<std::mutex> g(s->tmu);
+            run.swap(s->tasks);
+        }
+        for (auto &f : run)
+            f();
+    }
     static void OnTick(void *loop_ud)
     {
         Srv *s = static_cast<Srv *>(loop_ud);
@@ -118,7 +175,18 @@ struct Srv {
             s->paused.clear();
         }
     }
-    static void BeforeWait(void *loop_ud) { static_cast<Srv *>(loop_ud)->before_waits++; }
+    static void BeforeWait(void *loop_ud)
+    {
+        Srv *s = static_cast<Srv *>(loop_ud);
+        s->before_waits++;
+        if (s->auto_barrier && s->data_seen) {
+            uint64_t t = rk_loop_output_barrier(s->loop);
+            EXPECT_NE(t, 0u);
+            EXPECT_GT(t, s->last_ticket.load());
+            s->last_ticket = t;
+        }
+        s->data_seen = false;
+    }
 
     bool Start()
     {
@@ -442,6 +510,439 @@ TEST_P(LoopTest, MaxConnsRefusesExtra)
     for (int fd : fds)
         close(fd);
     EXPECT_TRUE(WaitFor([&] { return srv.closes.load() == 5; }));
+}
+
+// ---- file writes ----
+
+struct FileRun {
+    std::vector<std::pair<int, int64_t>> done;  // loop thread
+    bool in_call = false;                       // loop thread
+    bool reentered = false;
+    std::atomic<int> n{0};
+};
+
+struct FileReq {
+    FileRun *run;
+    int idx;
+    // Optional: the callback queues this follow-up write.
+    rk_loop *loop = nullptr;
+    FileReq *next = nullptr;
+    int next_fd = -1;
+    const char *next_buf = nullptr;
+    size_t next_len = 0;
+    uint64_t next_off = 0;
+};
+
+void FileCb(void *ud, int64_t res)
+{
+    FileReq *r = static_cast<FileReq *>(ud);
+    if (r->run->in_call)
+        r->run->reentered = true;
+    r->run->done.push_back({r->idx, res});
+    if (r->next) {
+        EXPECT_EQ(rk_loop_write_file(r->loop, r->next_fd, r->next_buf, r->next_len, r->next_off,
+                                     RK_FILE_FSYNC, FileCb, r->next),
+                  0);
+    }
+    r->run->n++;
+}
+
+struct TmpDir {
+    std::string path;
+    TmpDir()
+    {
+        char t[] = "/tmp/rk_loop_test_XXXXXX";
+        if (mkdtemp(t))
+            path = t;
+    }
+    ~TmpDir()
+    {
+        if (!path.empty())
+            (void)!system(("rm -rf '" + path + "'").c_str());
+    }
+};
+
+std::string ReadFile(const std::string &p)
+{
+    std::string out;
+    FILE *f = fopen(p.c_str(), "rb");
+    if (!f)
+        return out;
+    char b[65536];
+    size_t n;
+    while ((n = fread(b, 1, sizeof b, f)) > 0)
+        out.append(b, n);
+    fclose(f);
+    return out;
+}
+
+TEST_P(LoopTest, FileWriteFsyncSeveralMiBInOrder)
+{
+    ASSERT_TRUE(StartOrSkip());
+    TmpDir d;
+    ASSERT_FALSE(d.path.empty());
+    std::string path = d.path + "/seg.aof";
+    int fd = open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    ASSERT_GE(fd, 0);
+    std::mt19937 rng(7);
+    const size_t kPiece = 512 * 1024, kPieces = 12, kBig = 8u << 20;
+    std::string data(kPiece * kPieces + kBig, '\0');
+    for (auto &ch : data)
+        ch = (char)rng();
+    FileRun run;
+    std::vector<FileReq> reqs(kPieces + 4);
+    for (size_t i = 0; i < reqs.size(); i++)
+        reqs[i] = FileReq{&run, (int)i};
+    srv.OnLoop([&] {
+        run.in_call = true;
+        for (size_t i = 0; i < kPieces; i++)
+            EXPECT_EQ(rk_loop_write_file(srv.loop, fd, data.data() + i * kPiece, kPiece,
+                                         i * kPiece, (i % 2) ? RK_FILE_FSYNC : 0, FileCb,
+                                         &reqs[i]),
+                      0);
+        // 8 MiB in one request, then a plain fdatasync and an empty write+sync.
+        EXPECT_EQ(rk_loop_write_file(srv.loop, fd, data.data() + kPieces * kPiece, kBig,
+                                     kPieces * kPiece, RK_FILE_FSYNC, FileCb, &reqs[kPieces]),
+                  0);
+        EXPECT_EQ(rk_loop_fsync_file(srv.loop, fd, FileCb, &reqs[kPieces + 1]), 0);
+        EXPECT_EQ(rk_loop_write_file(srv.loop, fd, nullptr, 0, 0, RK_FILE_FSYNC, FileCb,
+                                     &reqs[kPieces + 2]),
+                  0);
+        EXPECT_EQ(rk_loop_write_file(srv.loop, fd, "x", 1, 0, 4 /* bad flag */, FileCb,
+                                     &reqs[kPieces + 3]),
+                  -1);
+        EXPECT_EQ(errno, EINVAL);
+        run.in_call = false;
+    });
+    ASSERT_TRUE(WaitFor([&] { return run.n.load() == (int)kPieces + 3; }, 20000)) << run.n.load();
+    srv.OnLoop([&] {
+        EXPECT_FALSE(run.reentered);
+        ASSERT_EQ(run.done.size(), kPieces + 3);
+        for (size_t i = 0; i < run.done.size(); i++) {
+            EXPECT_EQ(run.done[i].first, (int)i) << "completions out of order";
+            int64_t want = i < kPieces ? (int64_t)kPiece : i == kPieces ? (int64_t)kBig : 0;
+            EXPECT_EQ(run.done[i].second, want) << i;
+        }
+    });
+    EXPECT_TRUE(ReadFile(path) == data);
+    close(fd);
+}
+
+TEST_P(LoopTest, FileOpsBoundAndCallbackQueuesMore)
+{
+    ASSERT_TRUE(StartOrSkip());
+    TmpDir d;
+    std::string path = d.path + "/bound";
+    int fd = open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    ASSERT_GE(fd, 0);
+    const int kMax = RK_LOOP_MAX_FILE_OPS;
+    std::string data(kMax * 100 + 100, '\0');
+    for (size_t i = 0; i < data.size(); i++)
+        data[i] = (char)('A' + i % 23);
+    FileRun run;
+    std::vector<FileReq> reqs(kMax + 1);
+    for (int i = 0; i <= kMax; i++)
+        reqs[i] = FileReq{&run, i};
+    // The last op's callback queues one more (slot freed before the call).
+    reqs[kMax - 1].loop = srv.loop;
+    reqs[kMax - 1].next = &reqs[kMax];
+    reqs[kMax - 1].next_fd = fd;
+    reqs[kMax - 1].next_buf = data.data() + kMax * 100;
+    reqs[kMax - 1].next_len = 100;
+    reqs[kMax - 1].next_off = kMax * 100;
+    srv.OnLoop([&] {
+        for (int i = 0; i < kMax; i++)
+            EXPECT_EQ(rk_loop_write_file(srv.loop, fd, data.data() + i * 100, 100,
+                                         (uint64_t)i * 100, 0, FileCb, &reqs[i]),
+                      0);
+        errno = 0;
+        EXPECT_EQ(rk_loop_write_file(srv.loop, fd, "x", 1, 0, 0, FileCb, &reqs[0]), -1);
+        EXPECT_EQ(errno, EAGAIN);
+    });
+    ASSERT_TRUE(WaitFor([&] { return run.n.load() == kMax + 1; }, 10000)) << run.n.load();
+    srv.OnLoop([&] {
+        for (int i = 0; i <= kMax; i++) {
+            EXPECT_EQ(run.done[i].first, i);
+            EXPECT_EQ(run.done[i].second, 100);
+        }
+    });
+    EXPECT_TRUE(ReadFile(path) == data);
+    close(fd);
+}
+
+TEST_P(LoopTest, FileErrorsEfbigAndEnospc)
+{
+    ASSERT_TRUE(StartOrSkip());
+    TmpDir d;
+    std::string path = d.path + "/limited";
+    int fd = open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    ASSERT_GE(fd, 0);
+    int full = open("/dev/full", O_WRONLY | O_CLOEXEC);
+    ASSERT_GE(full, 0);
+    std::string data(3u << 20, 'z');
+    FileRun run;
+    std::vector<FileReq> reqs(3);
+    for (int i = 0; i < 3; i++)
+        reqs[i] = FileReq{&run, i};
+    // RLIMIT_FSIZE is per process; SIGXFSZ would kill it, so ignore it.
+    struct sigaction ign = {}, old_sa = {};
+    ign.sa_handler = SIG_IGN;
+    ASSERT_EQ(sigaction(SIGXFSZ, &ign, &old_sa), 0);
+    rlimit old_rl;
+    ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old_rl), 0);
+    rlimit rl = old_rl;
+    rl.rlim_cur = 1u << 20;
+    ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &rl), 0);
+    srv.OnLoop([&] {
+        // Crosses the limit: a short write, then EFBIG on the rest.
+        EXPECT_EQ(rk_loop_write_file(srv.loop, fd, data.data(), data.size(), 0, RK_FILE_FSYNC,
+                                     FileCb, &reqs[0]),
+                  0);
+        // Starts beyond it.
+        EXPECT_EQ(rk_loop_write_file(srv.loop, fd, data.data(), 10, 2u << 20, 0, FileCb,
+                                     &reqs[1]),
+                  0);
+        EXPECT_EQ(rk_loop_write_file(srv.loop, full, data.data(), 4096, 0, RK_FILE_FSYNC, FileCb,
+                                     &reqs[2]),
+                  0);
+    });
+    bool ok = WaitFor([&] { return run.n.load() == 3; }, 10000);
+    setrlimit(RLIMIT_FSIZE, &old_rl);
+    sigaction(SIGXFSZ, &old_sa, nullptr);
+    ASSERT_TRUE(ok) << run.n.load();
+    srv.OnLoop([&] {
+        EXPECT_EQ(run.done[0].second, -EFBIG);
+        EXPECT_EQ(run.done[1].second, -EFBIG);
+        EXPECT_EQ(run.done[2].second, -ENOSPC);
+    });
+    struct stat st;
+    ASSERT_EQ(fstat(fd, &st), 0);
+    EXPECT_EQ(st.st_size, 1 << 20);  // what fitted was written
+    close(fd);
+    close(full);
+}
+
+TEST_P(LoopTest, FileErrorFullTmpfs)
+{
+    TmpDir d;
+    if (mount("tmpfs", d.path.c_str(), "tmpfs", 0, "size=256k") != 0)
+        GTEST_SKIP() << "cannot mount a tmpfs here: " << strerror(errno);
+    struct Unmount {
+        std::string p;
+        ~Unmount() { umount2(p.c_str(), MNT_DETACH); }
+    } um{d.path};
+    ASSERT_TRUE(StartOrSkip());
+    std::string path = d.path + "/seg";
+    int fd = open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    ASSERT_GE(fd, 0);
+    std::string data(1u << 20, 'q');
+    FileRun run;
+    FileReq req{&run, 0};
+    srv.OnLoop([&] {
+        EXPECT_EQ(rk_loop_write_file(srv.loop, fd, data.data(), data.size(), 0, RK_FILE_FSYNC,
+                                     FileCb, &req),
+                  0);
+    });
+    ASSERT_TRUE(WaitFor([&] { return run.n.load() == 1; }, 10000));
+    srv.OnLoop([&] { EXPECT_EQ(run.done[0].second, -ENOSPC); });
+    close(fd);
+    srv.Stop();
+}
+
+// ---- group commit ----
+
+// Connects and names the connection; returns the client fd.
+int ConnectNamed(Srv &s, const std::string &name)
+{
+    int fd = Connect(s.port);
+    if (fd < 0)
+        return -1;
+    std::string m = "NAME " + name + "\n";
+    if (!SendAll(fd, m.data(), m.size()))
+        return -1;
+    rk_conn *c = nullptr;
+    WaitFor([&] {
+        s.OnLoop([&] { c = s.Named(name); });
+        return c != nullptr;
+    });
+    return c ? fd : -1;
+}
+
+void Append(rk_conn *c, const std::string &b)
+{
+    ASSERT_NE(c, nullptr);
+    ASSERT_EQ(rk_buf_append(rk_conn_out(c), b.data(), b.size()), 0);
+}
+
+TEST_P(LoopTest, GateHoldsUntilRelease)
+{
+    ASSERT_TRUE(StartOrSkip());
+    int fd = ConnectNamed(srv, "a");
+    ASSERT_GE(fd, 0);
+    uint64_t t1 = 0, t2 = 0;
+    srv.OnLoop([&] {
+        rk_conn *a = srv.Named("a");
+        Append(a, "A1");
+        t1 = rk_loop_output_barrier(srv.loop);
+        Append(a, "B1");  // after the barrier: not covered by t1
+        EXPECT_EQ(rk_conn_held(a), 4u);
+    });
+    EXPECT_EQ(t1, 1u);
+    EXPECT_EQ(Recv(fd, 1, 150), "");
+    srv.OnLoop([&] { rk_loop_output_release(srv.loop, t1); });
+    EXPECT_EQ(Recv(fd, 2, 3000), "A1");
+    EXPECT_EQ(Recv(fd, 1, 150), "");  // B1 waits for a later barrier
+    srv.OnLoop([&] {
+        EXPECT_EQ(rk_conn_held(srv.Named("a")), 2u);
+        t2 = rk_loop_output_barrier(srv.loop);
+        rk_loop_output_release(srv.loop, t2);
+    });
+    EXPECT_GT(t2, t1);
+    EXPECT_EQ(Recv(fd, 2, 3000), "B1");
+    // Everything released: the conn sends freely again.
+    srv.OnLoop([&] {
+        EXPECT_EQ(rk_conn_held(srv.Named("a")), 0u);
+        Append(srv.Named("a"), "C1");
+    });
+    EXPECT_EQ(Recv(fd, 2, 3000), "C1");
+    close(fd);
+}
+
+TEST_P(LoopTest, GateReleaseOutOfOrder)
+{
+    ASSERT_TRUE(StartOrSkip());
+    int fa = ConnectNamed(srv, "a"), fb = ConnectNamed(srv, "b");
+    ASSERT_GE(fa, 0);
+    ASSERT_GE(fb, 0);
+    uint64_t t1 = 0, t2 = 0, t3 = 0;
+    srv.OnLoop([&] {
+        Append(srv.Named("a"), "A");
+        t1 = rk_loop_output_barrier(srv.loop);
+        Append(srv.Named("a"), "B");
+        Append(srv.Named("b"), "X");
+        t2 = rk_loop_output_barrier(srv.loop);
+    });
+    EXPECT_EQ(Recv(fa, 1, 100), "");
+    EXPECT_EQ(Recv(fb, 1, 50), "");
+    srv.OnLoop([&] {
+        rk_loop_output_release(srv.loop, t2);  // releases t1 too
+        rk_loop_output_release(srv.loop, t1);  // no-op
+    });
+    EXPECT_EQ(Recv(fa, 2, 3000), "AB");
+    EXPECT_EQ(Recv(fb, 1, 3000), "X");
+    srv.OnLoop([&] {
+        Append(srv.Named("a"), "C");
+        t3 = rk_loop_output_barrier(srv.loop);
+        rk_loop_output_release(srv.loop, t1);  // old ticket: holds on
+    });
+    EXPECT_EQ(Recv(fa, 1, 150), "");
+    srv.OnLoop([&] { rk_loop_output_release(srv.loop, t3); });
+    EXPECT_EQ(Recv(fa, 1, 3000), "C");
+    close(fa);
+    close(fb);
+}
+
+TEST_P(LoopTest, GateBarrierInBeforeWaitManyConnections)
+{
+    srv.auto_barrier = true;
+    ASSERT_TRUE(StartOrSkip());
+    const int kClients = 200;
+    std::vector<int> fds;
+    for (int i = 0; i < kClients; i++) {
+        int fd = Connect(srv.port);
+        ASSERT_GE(fd, 0);
+        fds.push_back(fd);
+    }
+    for (int i = 0; i < kClients; i++) {
+        std::string m = "m" + std::to_string(i);
+        ASSERT_TRUE(SendAll(fds[i], m.data(), m.size()));
+    }
+    ASSERT_TRUE(WaitFor([&] { return srv.accepts.load() == kClients; }));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    for (int i = 0; i < kClients; i++)
+        ASSERT_EQ(Recv(fds[i], 1, 1), "") << "client " << i << " got output before release";
+    uint64_t t = srv.last_ticket.load();
+    ASSERT_GT(t, 0u);
+    srv.OnLoop([&] { rk_loop_output_release(srv.loop, t); });
+    for (int i = 0; i < kClients; i++) {
+        std::string m = "m" + std::to_string(i);
+        ASSERT_EQ(Recv(fds[i], m.size(), 3000), m) << "client " << i;
+    }
+    // Two iterations' replies, released one ticket at a time.
+    uint64_t before = srv.last_ticket.load();
+    ASSERT_TRUE(SendAll(fds[0], "p", 1));
+    ASSERT_TRUE(WaitFor([&] { return srv.last_ticket.load() > before; }));
+    uint64_t ta = srv.last_ticket.load();
+    ASSERT_TRUE(SendAll(fds[0], "q", 1));
+    ASSERT_TRUE(WaitFor([&] { return srv.last_ticket.load() > ta; }));
+    uint64_t tb = srv.last_ticket.load();
+    srv.OnLoop([&] { rk_loop_output_release(srv.loop, ta); });
+    EXPECT_EQ(Recv(fds[0], 2, 300), "p");
+    srv.OnLoop([&] { rk_loop_output_release(srv.loop, tb); });
+    EXPECT_EQ(Recv(fds[0], 1, 3000), "q");
+    // A big reply through a gated conn: partial sends, then the rest.
+    before = srv.last_ticket.load();
+    std::string big(3u << 20, 'g');
+    std::thread writer([&] { EXPECT_TRUE(SendAll(fds[1], big.data(), big.size())); });
+    size_t got = 0;
+    auto end = Clock::now() + std::chrono::seconds(20);
+    while (got < big.size() && Clock::now() < end) {
+        uint64_t t = srv.last_ticket.load();
+        srv.OnLoop([&] { rk_loop_output_release(srv.loop, t); });
+        got += Recv(fds[1], big.size() - got, 20).size();
+    }
+    writer.join();
+    EXPECT_EQ(got, big.size());
+    for (int fd : fds)
+        close(fd);
+    EXPECT_TRUE(WaitFor([&] { return srv.closes.load() == kClients; }));
+}
+
+TEST_P(LoopTest, GateClosingConnectionsWithHeldOutput)
+{
+    ASSERT_TRUE(StartOrSkip());
+    int fa = ConnectNamed(srv, "a"), fb = ConnectNamed(srv, "b"), fd_ = ConnectNamed(srv, "d");
+    int fe = ConnectNamed(srv, "e");
+    ASSERT_TRUE(fa >= 0 && fb >= 0 && fd_ >= 0 && fe >= 0);
+    uint64_t t = 0;
+    srv.OnLoop([&] {
+        Append(srv.Named("a"), std::string(1 << 20, 'a'));
+        Append(srv.Named("b"), "BBB");
+        Append(srv.Named("d"), "DDD");
+        Append(srv.Named("e"), "EEE");
+        t = rk_loop_output_barrier(srv.loop);
+    });
+    // a: the server closes it; its held MiB is dropped.
+    srv.OnLoop([&] { rk_conn_close(srv.Named("a"), 0); });
+    ASSERT_TRUE(WaitFor([&] { return srv.closes.load() == 1; }));
+    bool eof = false;
+    EXPECT_EQ(Recv(fa, 1, 2000, &eof), "");
+    EXPECT_TRUE(eof);
+    // b: the peer resets it.
+    linger lg = {1, 0};
+    ASSERT_EQ(setsockopt(fb, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+    close(fb);
+    ASSERT_TRUE(WaitFor([&] { return srv.closes.load() == 2; }));
+    // d: the peer half-closes: the reply waits for the release, then the close.
+    ASSERT_EQ(shutdown(fd_, SHUT_WR), 0);
+    EXPECT_EQ(Recv(fd_, 1, 150), "");
+    EXPECT_EQ(srv.closes.load(), 2);
+    srv.OnLoop([&] { rk_loop_output_release(srv.loop, t); });
+    eof = false;
+    EXPECT_EQ(Recv(fd_, 4, 3000, &eof), "DDD");
+    EXPECT_TRUE(eof);
+    EXPECT_EQ(Recv(fe, 3, 3000), "EEE");
+    EXPECT_TRUE(WaitFor([&] { return srv.closes.load() == 3; }));
+    // The loop goes on gating after conns vanished from its records.
+    srv.OnLoop([&] {
+        Append(srv.Named("e"), "F");
+        uint64_t t2 = rk_loop_output_barrier(srv.loop);
+        rk_loop_output_release(srv.loop, t2);
+    });
+    EXPECT_EQ(Recv(fe, 1, 3000), "F");
+    close(fa);
+    close(fd_);
+    close(fe);
 }
 
 INSTANTIATE_TEST_SUITE_P(
