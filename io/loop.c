@@ -2,7 +2,9 @@
  *
  * Owns: backend choice (AUTO tries io_uring, falls back to epoll and keeps
  * the reason), connection bookkeeping (live, work and finalize lists),
- * the output swap model, close/drain states, and address strings.
+ * the output swap model, close/drain states, address strings, the
+ * group-commit gate (barrier/release records, per-conn marks) and the
+ * backend-independent half of file ops (the FIFO of slots, callbacks).
  *
  * Threads: the loop's thread only, except rk_loop_stop() (any thread, also
  * a signal handler: it does an atomic store and a write(2)).
