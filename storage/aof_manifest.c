@@ -523,6 +523,8 @@ int aof_manifest_format_line(rk_buf *out, const aof_info *fi, int ringkv)
         rc = rk_buf_printf(out, " end %llu", (unsigned long long)fi->end);
     if (rc == 0)
         rc = rk_buf_append(out, "\n", 1);
+    if (rc == 0 && out->len - mark > AOF_MANIFEST_MAX_LINE)
+        rc = -1; /* the parser (and Redis) would refuse it: quoting can make a line 4x its name */
     if (rc != 0)
         out->len = mark;
     return rc;
@@ -575,7 +577,7 @@ int aof_manifest_format(const aof_manifest *am, rk_buf *out, char *err, size_t e
                     continue;
                 if (aof_manifest_format_line(out, fi, am->ringkv) != 0) {
                     out->len = mark;
-                    snprintf(err, errlen, "out of memory");
+                    snprintf(err, errlen, "out of memory, or a line longer than %d bytes", AOF_MANIFEST_MAX_LINE);
                     return -1;
                 }
             }

@@ -85,7 +85,8 @@ size_t aof_manifest_load_order(const aof_manifest *am, int shard, const aof_info
 
 /* One manifest line as Redis's aofInfoFormat writes it (name quoted with
  * sdscatrepr rules when it needs it), plus " shard <k>" when am->ringkv and
- * " start <pos>" / " end <pos>" when set; '\n' terminated. */
+ * " start <pos>" / " end <pos>" when set; '\n' terminated. -1 (out
+ * unchanged) on OOM or when the line would exceed AOF_MANIFEST_MAX_LINE. */
 int aof_manifest_format_line(rk_buf *out, const aof_info *fi, int ringkv);
 /* The whole manifest: per shard in ascending order its base, then its
  * history files, then its INCR files (Redis's order for one shard). 0, or
