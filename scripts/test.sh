@@ -166,11 +166,12 @@ else
 fi
 
 # --- fuzzing ------------------------------------------------------------------
-# Three libFuzzer harnesses, each its own stage, 40 s in all: the RESP parser
-# (15 s), the RDB file loader (15 s), RESTORE payload decoding (10 s). Each
-# keeps its corpus in $BF/corpus-NAME and starts from its committed seeds.
-FUZZ_RUNS=("resp_fuzz 15 tests/fuzz/corpus" "rdb_load_fuzz 15 tests/fuzz/corpus_rdb"
-           "restore_fuzz 10 tests/fuzz/corpus_restore")
+# Four libFuzzer harnesses, each its own stage, 40 s in all: the RESP parser
+# (10 s), the RDB file loader (12 s), RESTORE payload decoding (8 s), the AOF
+# manifest and command reader (10 s). Each keeps its corpus in
+# $BF/corpus-NAME and starts from its committed seeds.
+FUZZ_RUNS=("resp_fuzz 10 tests/fuzz/corpus" "rdb_load_fuzz 12 tests/fuzz/corpus_rdb"
+           "restore_fuzz 8 tests/fuzz/corpus_restore" "aof_fuzz 10 tests/fuzz/corpus_aof")
 
 # fuzz_stage NAME SECONDS SEEDS: one harness run, counted as one stage.
 fuzz_stage() {
