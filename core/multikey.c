@@ -27,7 +27,9 @@
  * before the command and again after it (fp_*, below); a key whose object,
  * content and TTL are the same is not written back at all, so an unchanged
  * source (SINTERSTORE's, SMOVE's ...) is neither journaled nor touched. With
- * no consumer every key is written back, which leaves the same state. */
+ * no consumer every key is written back, which leaves the same state. A
+ * missing key is written back as a delete either way (the owner journals a
+ * DEL only when it removed something). */
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
@@ -342,11 +344,15 @@ static void fp_zset(rk_sha1_ctx *c, const rk_obj *o) {
     }
 }
 
-/* The fingerprint of key in db (absent keys have one too). */
-static void fp_key(rk_shard *sc, rk_db *db, rk_slice key, mk_fp *out) {
+/* The fingerprint of key in db (absent keys have one too, the same for
+ * all). Returns whether the key was found: a lookup that fails for want of
+ * memory also reports it absent, so an absent key never counts as
+ * unchanged (see plan_writeback). Expired keys are reported absent but not
+ * deleted: fingerprinting changes nothing on the scratch keyspace. */
+static int fp_key(rk_shard *sc, rk_db *db, rk_slice key, mk_fp *out) {
     rk_sha1_ctx c;
     rk_sha1_init(&c);
-    const rk_obj *o = db_lookup(sc, db, key, LOOKUP_WRITE | LOOKUP_NOTOUCH);
+    const rk_obj *o = db_lookup(sc, db, key, LOOKUP_WRITE | LOOKUP_NOTOUCH | LOOKUP_NOEXPIRE);
     uintptr_t addr = (uintptr_t)o;
     rk_sha1_update(&c, &addr, sizeof(addr));
     if (o) {
@@ -377,6 +383,7 @@ static void fp_key(rk_shard *sc, rk_db *db, rk_slice key, mk_fp *out) {
         }
     }
     rk_sha1_final(&c, out->h);
+    return o != NULL;
 }
 
 /* The databases gathered: the command's, and COPY's DB target. */
@@ -402,7 +409,10 @@ static mk_fp *fp_before(mk_state *st, rk_shard *sc) {
 }
 
 /* Plans the write-back: the final state of every key in every database
- * gathered, except the keys that `before` (may be NULL) shows unchanged. */
+ * gathered, except the keys present both before and after the command with
+ * the same fingerprint (`before` may be NULL: no exceptions). A key absent
+ * after the command is written back as a delete, which the owner journals
+ * only when it removes something. */
 static int plan_writeback(rk_txn *t, mk_state *st, rk_shard *sc, const mk_fp *before) {
     (void)t;
     int dbs[2];
@@ -420,8 +430,8 @@ static int plan_writeback(rk_txn *t, mk_state *st, rk_shard *sc, const mk_fp *be
             rk_slice key = st->argv[st->keypos[k]];
             if (before) {
                 mk_fp after;
-                fp_key(sc, db, key, &after);
-                if (memcmp(after.h, before[d * st->nkeys + k].h, RK_SHA1_LEN) == 0) continue;
+                if (fp_key(sc, db, key, &after) && memcmp(after.h, before[d * st->nkeys + k].h, RK_SHA1_LEN) == 0)
+                    continue; /* present before (an absent key hashes differently) and unchanged */
             }
             wb_rec rec = {.db = dbs[d], .key = k, .expire = -1};
             rk_obj *o = db_lookup(sc, db, key, LOOKUP_WRITE | LOOKUP_NOTOUCH);
