@@ -231,7 +231,8 @@ static int ep_run(rk_loop *l)
 {
     epoll_state *e = ES(l);
     struct epoll_event evs[RK_EP_EVENTS];
-    int more = 0, rc = 0;
+    int rc = 0;
+    int more = l->fop_head != l->fop_tail; /* ops queued before run: deliver at once */
     for (rk_conn *c = l->conns; c; c = c->next)
         rk__conn_queue(c);
     while (!atomic_load_explicit(&l->stop, memory_order_acquire)) {
@@ -246,7 +247,9 @@ static int ep_run(rk_loop *l)
         }
         for (int i = 0; i < n; i++)
             ep_dispatch(l, &evs[i]);
-        rk__file_deliver(l); /* ops finished by earlier iterations */
+        /* Finished ops at the head: queued by an earlier iteration or by a
+         * handler just now, never from inside rk_loop_write_file. */
+        rk__file_deliver(l);
         if (atomic_load_explicit(&l->stop, memory_order_acquire))
             break;
         if (l->cfg.h.before_wait)

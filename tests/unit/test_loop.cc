@@ -628,6 +628,31 @@ TEST_P(LoopTest, FileWriteFsyncSeveralMiBInOrder)
     close(fd);
 }
 
+TEST_P(LoopTest, FileOpsAwaitedWhenTheLoopStops)
+{
+    ASSERT_TRUE(StartOrSkip());
+    TmpDir d;
+    std::string path = d.path + "/stop";
+    int fd = open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    ASSERT_GE(fd, 0);
+    std::string data(8u << 20, 's');
+    FileRun run;
+    FileReq req{&run, 0};
+    srv.OnLoop([&] {
+        EXPECT_EQ(rk_loop_write_file(srv.loop, fd, data.data(), data.size(), 0, RK_FILE_FSYNC,
+                                     FileCb, &req),
+                  0);
+    });
+    srv.Stop();  // rk_loop_run awaits the write before returning
+    EXPECT_EQ(srv.run_rc.load(), 0);
+    ASSERT_EQ(run.n.load(), 1);
+    EXPECT_EQ(run.done[0].second, (int64_t)data.size());
+    struct stat st;
+    ASSERT_EQ(fstat(fd, &st), 0);
+    EXPECT_EQ((size_t)st.st_size, data.size());
+    close(fd);
+}
+
 TEST_P(LoopTest, FileOpsBoundAndCallbackQueuesMore)
 {
     ASSERT_TRUE(StartOrSkip());
