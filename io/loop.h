@@ -100,10 +100,11 @@ int rk_conn_peer_is_local(const rk_conn *c);
  * Completion callbacks run on the loop thread, never from inside the call
  * that queued the request, and in submission order: when an op's callback
  * runs, every op queued before it has completed and had its callback.
- * (The kernel may still run two io_uring writes of the same file
- * concurrently; a writer that needs "fsync covers every earlier write"
- * keeps one write+fsync per file in flight, or fsyncs after the earlier
- * callbacks.)
+ * The kernel may run two queued writes concurrently and in any order; with
+ * explicit offsets each still lands in its place, and in-order callbacks
+ * make a successful write+fdatasync callback mean "this and every earlier
+ * op is done", so a group-commit release in it is safe. Do not rely on
+ * O_APPEND with several writes queued: their order would be the kernel's.
  *
  * Bound: at most RK_LOOP_MAX_FILE_OPS requests are queued or in flight per
  * loop (a slot is freed right before its callback runs). At the end of
