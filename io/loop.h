@@ -103,7 +103,8 @@ int rk_conn_peer_is_local(const rk_conn *c);
  * The kernel may run two queued writes concurrently and in any order; with
  * explicit offsets each still lands in its place, and in-order callbacks
  * make a successful write+fdatasync callback mean "this and every earlier
- * op is done", so a group-commit release in it is safe. Do not rely on
+ * op is done"; when every write carries RK_FILE_FSYNC, everything up to it
+ * is durable and a group-commit release in that callback is safe. Do not rely on
  * O_APPEND with several writes queued: their order would be the kernel's.
  *
  * Bound: at most RK_LOOP_MAX_FILE_OPS requests are queued or in flight per
