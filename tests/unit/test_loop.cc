@@ -867,6 +867,52 @@ TEST_P(LoopTest, GateReleaseOutOfOrder)
     close(fb);
 }
 
+TEST_P(LoopTest, GateBarrierBoundAndRecordGrowth)
+{
+    ASSERT_TRUE(StartOrSkip());
+    int fa = ConnectNamed(srv, "a"), fb = ConnectNamed(srv, "b");
+    ASSERT_GE(fa, 0);
+    ASSERT_GE(fb, 0);
+    std::string want_a, want_b;
+    uint64_t mid = 0, last = 0;
+    srv.OnLoop([&] {
+        // RK_LOOP_MAX_BARRIERS unreleased tickets, two records each: the
+        // record ring grows from its first size many times over.
+        for (int i = 0; i < RK_LOOP_MAX_BARRIERS; i++) {
+            std::string x(1, (char)('a' + i % 26));
+            Append(srv.Named("a"), x);
+            want_a += x;
+            if (i % 3 == 0) {
+                Append(srv.Named("b"), x);
+                want_b += x;
+            }
+            last = rk_loop_output_barrier(srv.loop);
+            ASSERT_EQ(last, (uint64_t)i + 1);
+            if (i == RK_LOOP_MAX_BARRIERS / 2)
+                mid = last;
+        }
+        Append(srv.Named("a"), "!");
+        want_a += "!";
+        EXPECT_EQ(rk_loop_output_barrier(srv.loop), 0u);  // over the bound: still held
+        EXPECT_EQ(rk_conn_held(srv.Named("a")), want_a.size());
+    });
+    EXPECT_EQ(Recv(fa, 1, 150), "");
+    srv.OnLoop([&] { rk_loop_output_release(srv.loop, mid); });
+    size_t n_mid = RK_LOOP_MAX_BARRIERS / 2 + 1;
+    EXPECT_EQ(Recv(fa, n_mid, 3000), want_a.substr(0, n_mid));
+    EXPECT_EQ(Recv(fa, 1, 100), "");
+    srv.OnLoop([&] {
+        rk_loop_output_release(srv.loop, last);
+        uint64_t t = rk_loop_output_barrier(srv.loop);  // covers the "!"
+        EXPECT_EQ(t, last + 1);
+        rk_loop_output_release(srv.loop, t);
+    });
+    EXPECT_EQ(Recv(fa, want_a.size() - n_mid, 3000), want_a.substr(n_mid));
+    EXPECT_EQ(Recv(fb, want_b.size(), 3000), want_b);
+    close(fa);
+    close(fb);
+}
+
 TEST_P(LoopTest, GateBarrierInBeforeWaitManyConnections)
 {
     srv.auto_barrier = true;
