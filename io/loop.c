@@ -37,6 +37,7 @@
 #include <netinet/tcp.h>
 #include <sched.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -259,7 +260,9 @@ void rk__conn_accepted(rk_loop *l, int fd)
         close(fd);
         return;
     }
-    /* user_data tags use the low 4 bits of the pointer (malloc aligns to 16). */
+    /* user_data tags use the low 4 bits of the pointer: malloc aligns to
+     * max_align_t, checked at compile time below. */
+    _Static_assert(_Alignof(max_align_t) >= 16, "io_uring user_data tags need 16-byte alignment");
     assert(((uintptr_t)c & 15) == 0);
     c->loop = l;
     c->fd = fd;
