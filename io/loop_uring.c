@@ -32,7 +32,8 @@
  * FEAT_NODROP); at most RK_CQE_BATCH CQEs per iteration; the buffer ring
  * holds RK_BR_ENTRIES x RK_BR_BUFSZ bytes; a plain recv buffer is
  * RK_RBUF_SZ; file ops: RK_LOOP_MAX_FILE_OPS (loop.h), awaited at most
- * RK_FILE_DRAIN_ROUNDS x 20 ms when run() ends. Retries (EAGAIN, ENOBUFS, terminated multishots) are one
+ * RK_FILE_DRAIN_ROUNDS x 20 ms when run() ends, one SQ-room retry per
+ * iteration. Retries (EAGAIN, ENOBUFS, terminated multishots) are one
  * re-arm per terminal CQE; accept errors from resource exhaustion re-arm
  * only on the next tick. */
 #include "loop_impl.h"
@@ -683,7 +684,7 @@ static int uring_run(rk_loop *l)
             break;
         if (l->cfg.h.before_wait)
             l->cfg.h.before_wait(l->cfg.ud);
-        more = rk__loop_post(l) | files;
+        more = rk__loop_post(l) | files | u->fop_retry; /* fop_retry: do not block on it */
     }
     drain_all(l);
     rk__loop_post(l); /* frees conns that finished closing; arms nothing */
