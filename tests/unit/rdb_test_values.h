@@ -7,6 +7,18 @@
 
 // ---- building values -------------------------------------------------------
 
+// o as rdb_value_write encodes it (type byte + value).
+[[maybe_unused]] std::string write_value(const rk_obj *o, int compress)
+{
+    rk_buf b;
+    rk_buf_init(&b);
+    EXPECT_EQ(rdb_value_write(&b, o, compress), 0);
+    std::string s(b.data ? b.data : "", b.len);
+    rk_buf_free(&b);
+    return s;
+}
+
+
 rk_obj *make_list(const std::vector<std::string> &items, int fill)
 {
     rk_obj *o = list_obj_create(fill);
