@@ -29,6 +29,7 @@
 #include "core/db.h"
 #include "core/object.h"
 #include "core/quicklist.h"
+#include "core/t_list.h"
 #include "core/shard.h"
 
 /* ---- the type ------------------------------------------------------------- */
@@ -58,19 +59,9 @@ __attribute__((constructor)) static void list_register_type(void)
 
 /* ---- helpers -------------------------------------------------------------- */
 
-static int list_fill(const rk_ctx *c)
+rk_obj *list_obj_create(long long fill)
 {
-    long long fill = c->shard ? c->shard->cfg.list_max_listpack_size : -2;
-    if (fill > INT_MAX)
-        return INT_MAX;
-    if (fill < INT_MIN)
-        return INT_MIN;
-    return (int)fill;
-}
-
-static rk_obj *list_obj_new(const rk_ctx *c)
-{
-    quicklist *ql = ql_new(list_fill(c));
+    quicklist *ql = ql_new(fill > INT_MAX ? INT_MAX : fill < INT_MIN ? INT_MIN : (int)fill);
     if (!ql)
         return NULL;
     rk_obj *o = rk_malloc(sizeof(*o));
@@ -84,6 +75,11 @@ static rk_obj *list_obj_new(const rk_ctx *c)
     o->lru = 0;
     o->u.ptr = ql;
     return o;
+}
+
+static rk_obj *list_obj_new(const rk_ctx *c)
+{
+    return list_obj_create(c->shard ? c->shard->cfg.list_max_listpack_size : -2);
 }
 
 static quicklist *list_of(const rk_obj *o)

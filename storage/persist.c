@@ -61,7 +61,7 @@ typedef struct save_coord {
     int64_t start_ms;
     int scheduled;             /* BGSAVE SCHEDULE / BGSAVE inside EXEC */
     int last_ok;
-    int64_t last_try_s, lastsave_s, last_time_sec;
+    int64_t last_try_s, last_time_sec; /* LASTSAVE: shard 0's rk_persist.lastsave_s */
     uint64_t saves, last_cow;
     int auto_pending;          /* a save point's save was started, not yet claimed */
     int64_t dirty_of[RK_MAX_SHARDS];
@@ -71,7 +71,7 @@ typedef struct rk_persist {
     save_waiter *waiters;
     uint64_t cut_job;
     int64_t dirty_at_cut;
-    int64_t lastsave_s;        /* mirror of shard 0's, for LASTSAVE */
+    int64_t lastsave_s;        /* LASTSAVE, as shard 0 last told this shard */
     int64_t dirty_reported, last_report_ms;
     save_coord *coord;         /* shard 0 only */
 } rk_persist;
@@ -385,7 +385,6 @@ static void apply_outcome(rk_shard *s, uint64_t job, int ok, int64_t lastsave_s)
     co->job = 0;
     co->last_ok = ok;
     co->last_time_sec = (rk_mstime() - co->start_ms + 500) / 1000;
-    co->lastsave_s = lastsave_s;
     if (ok)
         co->saves++;
 }
@@ -419,7 +418,7 @@ static void on_save_result(rk_shard *s, save_result *r)
     } else {
         rk_log(LL_WARNING, "Background saving error: %s", r->err[0] ? r->err : "unknown");
     }
-    int64_t lastsave_s = r->ok ? now_s() : co->lastsave_s;
+    int64_t lastsave_s = r->ok ? now_s() : s->persist->lastsave_s;
     save_status *st = calloc(1, sizeof *st);
     rk_slice name = RK_SLICE("save");
     rk_txn *t = st ? txn_new(NULL, save_command(), txn_all_shards(), 1, &name) : NULL;
@@ -628,7 +627,7 @@ static void check_save_points(rk_shard *s)
     int64_t now = now_s();
     for (int i = 0; i < s->cfg.n_save_params; i++) {
         const rk_save_param *sp = &s->cfg.save_params[i];
-        if (dirty >= sp->changes && now - co->lastsave_s > sp->seconds &&
+        if (dirty >= sp->changes && now - s->persist->lastsave_s > sp->seconds &&
             (co->last_ok || now - co->last_try_s > SAVE_RETRY_DELAY_S)) {
             rk_log(LL_NOTICE, "%lld changes in %lld seconds. Saving...", (long long)sp->changes,
                    (long long)sp->seconds);
@@ -739,7 +738,6 @@ static int persist_on_start(rk_shard *s)
             return -1;
         }
         p->coord->last_ok = 1;
-        p->coord->lastsave_s = p->lastsave_s;
         p->coord->last_time_sec = -1;
     }
     s->persist = p;
@@ -808,7 +806,7 @@ static void persist_info(rk_shard *s, char *buf, size_t cap)
              "rdb_bgsave_in_progress:%d\r\nrdb_last_save_time:%lld\r\nrdb_last_bgsave_status:%s\r\n"
              "rdb_last_bgsave_time_sec:%lld\r\nrdb_current_bgsave_time_sec:%lld\r\nrdb_saves:%llu\r\n"
              "rdb_last_cow_size:%llu\r\n",
-             co->job ? 1 : 0, (long long)co->lastsave_s, co->last_ok ? "ok" : "err",
+             co->job ? 1 : 0, (long long)s->persist->lastsave_s, co->last_ok ? "ok" : "err",
              (long long)co->last_time_sec, co->job ? (long long)((now - co->start_ms) / 1000) : -1LL,
              (unsigned long long)co->saves, (unsigned long long)co->last_cow);
 }

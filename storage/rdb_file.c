@@ -176,28 +176,48 @@ static int put_u64le(rk_buf *b, uint64_t v)
     return rk_buf_append(b, le, 8);
 }
 
+static int buf_byte(rk_buf *b, unsigned char c)
+{
+    return rk_buf_append(b, &c, 1);
+}
+
+int rdb_put_key(rk_buf *out, rk_buf *scratch, const void *key, size_t klen, const rk_obj *val, long long expire_ms,
+                long long idle_s, int freq, int compress)
+{
+    /* rdb_value_write emits type + value; the file wants type, key, value. */
+    rk_buf_clear(scratch);
+    if (rdb_value_write(scratch, val, compress) != 0)
+        return -1;
+    assert(scratch->len >= 1);
+    int rc = 0;
+    if (expire_ms >= 0) {
+        rc = buf_byte(out, RDB_OPCODE_EXPIRETIME_MS);
+        if (rc == 0)
+            rc = put_u64le(out, (uint64_t)expire_ms);
+    }
+    if (rc == 0 && idle_s >= 0) {
+        rc = buf_byte(out, RDB_OPCODE_IDLE);
+        if (rc == 0)
+            rc = rdb_write_len(out, (uint64_t)idle_s);
+    } else if (rc == 0 && freq >= 0) {
+        rc = buf_byte(out, RDB_OPCODE_FREQ);
+        if (rc == 0)
+            rc = buf_byte(out, (unsigned char)freq);
+    }
+    if (rc == 0)
+        rc = buf_byte(out, (unsigned char)scratch->data[0]);
+    if (rc == 0)
+        rc = rdb_write_string(out, key, klen, compress);
+    if (rc == 0)
+        rc = rk_buf_append(out, scratch->data + 1, scratch->len - 1);
+    return rc;
+}
+
 int rdb_writer_key(rdb_writer *w, const void *key, size_t klen, const rk_obj *val, long long expire_ms)
 {
     if (w->failed)
         return -1;
-    /* rdb_value_write emits type + value; the file wants type, key, value. */
-    rk_buf_clear(&w->value);
-    if (rdb_value_write(&w->value, val, w->compress) != 0)
-        return writer_fail(w, ENOMEM);
-    assert(w->value.len >= 1);
-    int rc = 0;
-    if (expire_ms >= 0) {
-        rc = put_byte(w, RDB_OPCODE_EXPIRETIME_MS);
-        if (rc == 0)
-            rc = put_u64le(&w->stage, (uint64_t)expire_ms);
-    }
-    if (rc == 0)
-        rc = put_byte(w, (unsigned char)w->value.data[0]);
-    if (rc == 0)
-        rc = rdb_write_string(&w->stage, key, klen, w->compress);
-    if (rc == 0)
-        rc = rk_buf_append(&w->stage, w->value.data + 1, w->value.len - 1);
-    return staged(w, rc);
+    return staged(w, rdb_put_key(&w->stage, &w->value, key, klen, val, expire_ms, -1, -1, w->compress));
 }
 
 int rdb_writer_finish(rdb_writer *w)

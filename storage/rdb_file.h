@@ -73,6 +73,12 @@ int rdb_writer_aux_int(rdb_writer *w, const char *name, long long v);
 int rdb_writer_select_db(rdb_writer *w, int dbid, uint64_t db_size, uint64_t expires_size);
 /* expire_ms < 0: no expire. */
 int rdb_writer_key(rdb_writer *w, const void *key, size_t klen, const rk_obj *val, long long expire_ms);
+/* One key record as Redis writes it ([EXPIRETIME_MS] [IDLE | FREQ] type key
+ * value) appended to out, for writers that stage bytes themselves (the
+ * snapshot). scratch is a reusable buffer. expire_ms, idle_s, freq < 0:
+ * absent. 0, or -1 on allocation failure (out may hold a partial record). */
+int rdb_put_key(rk_buf *out, rk_buf *scratch, const void *key, size_t klen, const rk_obj *val, long long expire_ms,
+                long long idle_s, int freq, int compress);
 /* EOF, checksum, and the last flush. */
 int rdb_writer_finish(rdb_writer *w);
 /* Hands the staged bytes on (done automatically every 64 KiB). */

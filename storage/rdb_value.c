@@ -26,6 +26,7 @@
 #include "core/listpack.h"
 #include "core/quicklist.h"
 #include "core/t_hash.h"
+#include "core/t_list.h"
 #include "core/t_set.h"
 #include "core/t_zset.h"
 #include "core/zskiplist.h"
@@ -812,20 +813,9 @@ static int list_elem(reader *r, void *ud, const unsigned char *p, size_t len)
 
 static rk_obj *list_create(reader *r)
 {
-    long long fill = r->lim->list_fill;
-    quicklist *ql = ql_new(fill > INT_MAX ? INT_MAX : fill < INT_MIN ? INT_MIN : (int)fill);
-    rk_obj *o = ql ? rk_malloc(sizeof *o) : NULL;
-    if (!o) {
-        if (ql)
-            ql_free(ql);
+    rk_obj *o = list_obj_create(r->lim->list_fill);
+    if (!o)
         fail(r, "out of memory");
-        return NULL;
-    }
-    o->type = OBJ_LIST;
-    o->encoding = ENC_QUICKLIST;
-    o->reserved = 0;
-    o->lru = 0;
-    o->u.ptr = ql;
     return o;
 }
 

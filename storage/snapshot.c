@@ -99,14 +99,6 @@ static int put_byte(rk_buf *b, unsigned char c)
     return rk_buf_append(b, &c, 1);
 }
 
-static int put_u64le(rk_buf *b, uint64_t v)
-{
-    unsigned char le[8];
-    for (int i = 0; i < 8; i++)
-        le[i] = (unsigned char)(v >> (8 * i));
-    return rk_buf_append(b, le, 8);
-}
-
 static int emit_select(struct rk_snapshot *sn, snap_db *sd)
 {
     int rc = put_byte(&sn->out, RDB_OPCODE_SELECTDB);
@@ -133,38 +125,16 @@ static int emit_entry(struct rk_snapshot *sn, snap_db *sd, const dict_entry *e)
         return -1;
     const rk_str *key = e->key;
     const rk_obj *val = e->v.val;
-    rk_buf *o = &sn->out;
-    int rc = 0;
+    long long expire_ms = -1;
     if (dict_size(sd->expires)) {
         dict_entry *xe = dict_find(sd->expires, key);
-        if (xe) {
-            rc = put_byte(o, RDB_OPCODE_EXPIRETIME_MS);
-            if (rc == 0)
-                rc = put_u64le(o, (uint64_t)xe->v.s64);
-        }
+        if (xe)
+            expire_ms = xe->v.s64;
     }
-    if (rc == 0 && sn->save_lru) {
-        rc = put_byte(o, RDB_OPCODE_IDLE);
-        if (rc == 0)
-            rc = rdb_write_len(o, db_lru_idle_ms(val, rk_mstime()) / 1000);
-    } else if (rc == 0 && sn->save_lfu) {
-        rc = put_byte(o, RDB_OPCODE_FREQ);
-        if (rc == 0)
-            rc = put_byte(o, db_lfu_decayed(sn->shard, val, rk_mstime()));
-    }
-    if (rc != 0)
-        return -1;
-    rk_buf_clear(&sn->val);
-    if (rdb_value_write(&sn->val, val, sn->compress) != 0)
-        return -1;
-    assert(sn->val.len >= 1);
-    /* rdb_value_write gives type + value; the file wants type, key, value. */
-    rc = put_byte(o, (unsigned char)sn->val.data[0]);
-    if (rc == 0)
-        rc = rdb_write_string(o, rkstr_slice(key).ptr, rkstr_slice(key).len, sn->compress);
-    if (rc == 0)
-        rc = rk_buf_append(o, sn->val.data + 1, sn->val.len - 1);
-    return rc;
+    long long idle_s = sn->save_lru ? (long long)(db_lru_idle_ms(val, rk_mstime()) / 1000) : -1;
+    int freq = sn->save_lfu ? db_lfu_decayed(sn->shard, val, rk_mstime()) : -1;
+    rk_slice k = rkstr_slice(key);
+    return rdb_put_key(&sn->out, &sn->val, k.ptr, k.len, val, expire_ms, idle_s, freq, sn->compress);
 }
 
 /* Walks page `page`: writes its untagged entries (unless `emit` is 0, when

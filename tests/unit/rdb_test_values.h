@@ -7,17 +7,23 @@
 
 // ---- building values -------------------------------------------------------
 
+// o as rdb_value_write encodes it (type byte + value).
+[[maybe_unused]] std::string write_value(const rk_obj *o, int compress)
+{
+    rk_buf b;
+    rk_buf_init(&b);
+    EXPECT_EQ(rdb_value_write(&b, o, compress), 0);
+    std::string s(b.data ? b.data : "", b.len);
+    rk_buf_free(&b);
+    return s;
+}
+
+
 rk_obj *make_list(const std::vector<std::string> &items, int fill)
 {
-    quicklist *ql = ql_new(fill);
+    rk_obj *o = list_obj_create(fill);
     for (const auto &s : items)
-        EXPECT_EQ(ql_push(ql, s.data(), s.size(), QL_TAIL), 0);
-    rk_obj *o = static_cast<rk_obj *>(rk_malloc(sizeof(rk_obj)));
-    o->type = OBJ_LIST;
-    o->encoding = ENC_QUICKLIST;
-    o->reserved = 0;
-    o->lru = 0;
-    o->u.ptr = ql;
+        EXPECT_EQ(ql_push(static_cast<quicklist *>(o->u.ptr), s.data(), s.size(), QL_TAIL), 0);
     return o;
 }
 

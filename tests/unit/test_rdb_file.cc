@@ -22,6 +22,7 @@ extern "C" {
 #include "core/object.h"
 #include "core/quicklist.h"
 #include "core/t_hash.h"
+#include "core/t_list.h"
 #include "core/t_set.h"
 #include "core/t_zset.h"
 #include "core/zskiplist.h"

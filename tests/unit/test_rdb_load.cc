@@ -17,6 +17,7 @@ extern "C" {
 #include "core/object.h"
 #include "core/quicklist.h"
 #include "core/t_hash.h"
+#include "core/t_list.h"
 #include "core/t_set.h"
 #include "core/t_zset.h"
 #include "core/zskiplist.h"
@@ -38,16 +39,6 @@ class RdbLoadTest : public ::testing::Test {
 protected:
     void SetUp() override { ASSERT_EQ(rk_alloc_thread_init(), 0); }
 };
-
-std::string written(const rk_obj *o, int compress)
-{
-    rk_buf b;
-    rk_buf_init(&b);
-    EXPECT_EQ(rdb_value_write(&b, o, compress), 0);
-    std::string s(b.data ? b.data : "", b.len);
-    rk_buf_free(&b);
-    return s;
-}
 
 // A value as stored: its type byte, then its body.
 struct Value {
@@ -88,7 +79,7 @@ std::vector<Value> every_encoding()
     std::vector<Value> out;
     auto add = [&](const std::string &name, rk_obj *o) {
         for (int compress = 0; compress <= 1; compress++)
-            out.push_back({name + (compress ? " lzf" : ""), written(o, compress)});
+            out.push_back({name + (compress ? " lzf" : ""), write_value(o, compress)});
         obj_free(o);
     };
     add("int string", obj_new_string("-12345", 6));
@@ -124,7 +115,7 @@ std::vector<Value> every_encoding()
     rk_free(lp);
     // A quicklist-2 with a plain node (container 1) beside a packed one.
     rk_obj *one = make_list({"p"}, -2);
-    std::string ql2 = written(one, 0); // type, count 1, container 2, listpack
+    std::string ql2 = write_value(one, 0); // type, count 1, container 2, listpack
     obj_free(one);
     out.push_back({"LIST_QUICKLIST_2 plain node",
                    "\x12\x02\x01" + as_string(std::string(5000, 'P')) + ql2.substr(2)});
@@ -221,7 +212,7 @@ TEST_F(RdbLoadTest, StringViewPointsIntoTheInputOnlyForPlainStrings)
     EXPECT_EQ(rdb_string_view(U(integer), integer.size(), &used, &data, &len, err, sizeof err), 0);
     EXPECT_EQ(used, 3u);
     rk_obj *z = obj_new_string(std::string(100, 'z').data(), 100);
-    std::string lzf = written(z, 1);
+    std::string lzf = write_value(z, 1);
     obj_free(z);
     ASSERT_EQ(static_cast<unsigned char>(lzf[1]), 0xc3u); // LZF encoded
     EXPECT_EQ(rdb_string_view(U(lzf) + 1, lzf.size() - 1, &used, &data, &len, err, sizeof err), 0);

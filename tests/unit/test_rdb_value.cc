@@ -15,6 +15,7 @@ extern "C" {
 #include "core/object.h"
 #include "core/quicklist.h"
 #include "core/t_hash.h"
+#include "core/t_list.h"
 #include "core/t_set.h"
 #include "core/t_zset.h"
 #include "core/zskiplist.h"
@@ -27,16 +28,6 @@ namespace {
 rk_slice S(const std::string &s) { return rk_slice{s.data(), s.size()}; }
 
 #include "rdb_test_values.h"
-
-std::string write_value(const rk_obj *o, int compress)
-{
-    rk_buf b;
-    rk_buf_init(&b);
-    EXPECT_EQ(rdb_value_write(&b, o, compress), 0);
-    std::string s(b.data ? b.data : "", b.len);
-    rk_buf_free(&b);
-    return s;
-}
 
 rk_obj *read_value(const std::string &bytes, size_t *used = nullptr, int rdbver = RDB_VERSION)
 {
