@@ -15,11 +15,13 @@ extern "C" {
 #include "core/object.h"
 #include "core/quicklist.h"
 #include "core/t_hash.h"
+#include "core/t_list.h"
 #include "core/t_set.h"
 #include "core/t_zset.h"
 #include "core/zskiplist.h"
 #include "storage/aof_export.h"
 #include "storage/aof_file.h"
+#include "storage/rdb_value.h"
 }
 
 namespace {
