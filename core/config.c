@@ -322,6 +322,8 @@ static const enum_name maxmemory_policy_names[] = {
     {"allkeys-lru", MAXMEMORY_ALLKEYS_LRU}, {"allkeys-lfu", MAXMEMORY_ALLKEYS_LFU},
     {"allkeys-random", MAXMEMORY_ALLKEYS_RANDOM}, {"noeviction", MAXMEMORY_NO_EVICTION},
     {NULL, 0}};
+static const enum_name appendfsync_names[] = {
+    {"always", AOF_FSYNC_ALWAYS}, {"everysec", AOF_FSYNC_EVERYSEC}, {"no", AOF_FSYNC_NO}, {NULL, 0}};
 static const enum_name backend_names[] = {
     {"auto", RK_BACKEND_AUTO}, {"io_uring", RK_BACKEND_IO_URING},
     {"epoll", RK_BACKEND_EPOLL}, {NULL, 0}};
@@ -396,6 +398,17 @@ static const directive directives[] = {
     D_BOOL("rdbcompression", rdbcompression, 0),
     D_BOOL("rdbchecksum", rdbchecksum, F_IMMUTABLE), /* immutable in Redis 7.0 too */
     D_BOOL("stop-writes-on-bgsave-error", stop_writes_on_bgsave_error, 0),
+    D_BOOL("appendonly", appendonly, 0),
+    D_STR("appenddirname", appenddirname, F_IMMUTABLE | F_FILENAME),
+    D_STR("appendfilename", appendfilename, F_IMMUTABLE | F_FILENAME),
+    D_ENUM("appendfsync", appendfsync, 0, appendfsync_names),
+    D_BOOL("no-appendfsync-on-rewrite", no_appendfsync_on_rewrite, 0),
+    D_NUM("auto-aof-rewrite-percentage", T_INT, auto_aof_rewrite_percentage, 0, 0, INT_MAX),
+    D_NUM("auto-aof-rewrite-min-size", T_MEM, auto_aof_rewrite_min_size, 0, 0, LLONG_MAX),
+    D_BOOL("aof-load-truncated", aof_load_truncated, 0),
+    D_BOOL("aof-use-rdb-preamble", aof_use_rdb_preamble, 0),
+    D_BOOL("aof-timestamp-enabled", aof_timestamp_enabled, 0),
+    D_BOOL("aof-rewrite-incremental-fsync", aof_rewrite_incremental_fsync, 0),
 };
 #define N_DIRECTIVES (sizeof directives / sizeof directives[0])
 
@@ -551,6 +564,21 @@ void config_init_defaults(rk_config *cfg)
     cfg->rdbcompression = 1;
     cfg->rdbchecksum = 1;
     cfg->stop_writes_on_bgsave_error = 1;
+    cfg->appendonly = 0;
+    cfg->appenddirname = dup_str("appendonlydir");
+    cfg->appendfilename = dup_str("appendonly.aof");
+    if (!cfg->appenddirname || !cfg->appendfilename) {
+        fprintf(stderr, "config: out of memory\n");
+        abort();
+    }
+    cfg->appendfsync = AOF_FSYNC_EVERYSEC;
+    cfg->no_appendfsync_on_rewrite = 0;
+    cfg->auto_aof_rewrite_percentage = 100;
+    cfg->auto_aof_rewrite_min_size = 64LL * 1024 * 1024;
+    cfg->aof_load_truncated = 1;
+    cfg->aof_use_rdb_preamble = 1;
+    cfg->aof_timestamp_enabled = 0;
+    cfg->aof_rewrite_incremental_fsync = 1;
 }
 
 void config_free(rk_config *cfg)
@@ -563,6 +591,8 @@ void config_free(rk_config *cfg)
     free(cfg->logfile);
     free(cfg->pidfile);
     free(cfg->dbfilename);
+    free(cfg->appenddirname);
+    free(cfg->appendfilename);
     memset(cfg, 0, sizeof *cfg);
 }
 
@@ -575,7 +605,9 @@ int config_copy(rk_config *dst, const rk_config *src)
     dst->logfile = src->logfile ? strdup(src->logfile) : NULL;
     dst->pidfile = src->pidfile ? strdup(src->pidfile) : NULL;
     dst->dbfilename = src->dbfilename ? strdup(src->dbfilename) : NULL;
-    int ok = (!src->config_file || dst->config_file) && (!src->requirepass || dst->requirepass) &&
+    dst->appenddirname = src->appenddirname ? strdup(src->appenddirname) : NULL;
+    dst->appendfilename = src->appendfilename ? strdup(src->appendfilename) : NULL;
+    int ok = (!src->appenddirname || dst->appenddirname) && (!src->appendfilename || dst->appendfilename) && (!src->config_file || dst->config_file) && (!src->requirepass || dst->requirepass) &&
              (!src->dir || dst->dir) && (!src->logfile || dst->logfile) &&
              (!src->pidfile || dst->pidfile) && (!src->dbfilename || dst->dbfilename);
     for (int i = 0; i < src->n_bind; i++) {

@@ -96,7 +96,21 @@ typedef struct rk_config {
     int rdbcompression;           /* yes */
     int rdbchecksum;              /* yes */
     int stop_writes_on_bgsave_error; /* yes */
+    /* AOF persistence (storage/aof*.c); Redis 7.0 names and defaults. */
+    int appendonly;               /* no */
+    char *appenddirname;          /* "appendonlydir"; a name in `dir`, never a path */
+    char *appendfilename;         /* "appendonly.aof"; the prefix of every AOF file name */
+    int appendfsync;              /* enum rk_appendfsync: AOF_FSYNC_EVERYSEC */
+    int no_appendfsync_on_rewrite;        /* no */
+    long long auto_aof_rewrite_percentage; /* 100 (0 = no automatic rewrite) */
+    long long auto_aof_rewrite_min_size;   /* 64mb */
+    int aof_load_truncated;       /* yes */
+    int aof_use_rdb_preamble;     /* yes */
+    int aof_timestamp_enabled;    /* no */
+    int aof_rewrite_incremental_fsync; /* yes */
 } rk_config;
+
+enum rk_appendfsync { AOF_FSYNC_NO = 0, AOF_FSYNC_EVERYSEC = 1, AOF_FSYNC_ALWAYS = 2 };
 
 /* Fills defaults. */
 void config_init_defaults(rk_config *cfg);

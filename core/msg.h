@@ -36,6 +36,8 @@ enum rk_msg_type {
     MSG_PERSIST_LAST = 95,
     MSG_LOAD_FIRST = 96,    /* storage/rdb_load.c's messages */
     MSG_LOAD_LAST = 111,
+    MSG_AOF_FIRST = 112,    /* storage/aof*.c's messages (writer, loader, coordinator) */
+    MSG_AOF_LAST = 143,
 };
 
 typedef struct rk_req {

@@ -213,6 +213,10 @@ static void shard_handle_msg(rk_shard *s, rk_msg *m) {
             g_shard_plugins.load_msg(s, m);
             break;
         }
+        if (m->type >= MSG_AOF_FIRST && m->type <= MSG_AOF_LAST && g_shard_plugins.aof_msg) {
+            g_shard_plugins.aof_msg(s, m);
+            break;
+        }
         if (m->type >= MSG_BLOCK_FIRST && m->type <= MSG_BLOCK_LAST) {
             blocking_handle_msg(s, m);
             break;
@@ -266,6 +270,7 @@ static void shard_on_tick(void *ud) {
     lazyfree_cron(s);
     clients_cron(s);
     if (g_shard_plugins.on_tick) g_shard_plugins.on_tick(s);
+    if (g_shard_plugins.aof_on_tick) g_shard_plugins.aof_on_tick(s);
 }
 
 static void shard_before_wait(void *ud) {
@@ -278,6 +283,7 @@ static void shard_before_wait(void *ud) {
     shard_flush_wakes(s);
     /* After the wakes: other shards must not wait for this slice of work. */
     if (g_shard_plugins.before_wait) g_shard_plugins.before_wait(s);
+    if (g_shard_plugins.aof_before_wait) g_shard_plugins.aof_before_wait(s);
 }
 
 /* ---- Life cycle ------------------------------------------------------- */

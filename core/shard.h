@@ -138,6 +138,10 @@ typedef struct rk_shard {
     /* The journal of effects (core/journal.h): what the AOF and replication
      * consume. Allocated at shard creation; off until a consumer registers. */
     struct rk_journal *journal;
+    /* The AOF: this shard's segment writer (storage/aof_writer.c), NULL
+     * while the AOF is off; aof.c's per-shard state (storage/aof.c). */
+    struct aof_writer *aofw;
+    struct rk_aof *aof;
 
     int active_expire_enabled;
     uint64_t expire_db_cursor;   /* which db the active expiry continues with */
@@ -161,6 +165,12 @@ typedef struct rk_shard_plugins {
     void (*debug_reload)(struct rk_client *c, int argc, rk_slice *argv);
     /* The shard loop is stopping (after the loop returned). */
     void (*on_stop)(rk_shard *s);
+    /* The AOF (storage/aof*.c): its messages (MSG_AOF_*), its periodic
+     * work, and its flush, which runs after every other before_wait step
+     * so that it sees everything this iteration journaled. */
+    void (*aof_msg)(rk_shard *s, rk_msg *m);
+    void (*aof_on_tick)(rk_shard *s);
+    void (*aof_before_wait)(rk_shard *s);
 } rk_shard_plugins;
 extern rk_shard_plugins g_shard_plugins;
 
