@@ -3,7 +3,16 @@
  * them to a temporary file with io_uring (plain syscalls when io_uring is
  * unavailable), keeps the CRC-64 over the file in order, and at the end
  * writes EOF + CRC, fsyncs, renames the file into place and fsyncs the
- * directory. It then reports to shard 0 (MSG_SAVE_RESULT) and exits.
+ * directory. It then reports to its result shard (MSG_SAVE_RESULT for a
+ * save, to shard 0; the AOF rewrite names its own message) and exits.
+ *
+ * Targets: a save has one sink fed by every shard (one RDB file); the AOF
+ * rewrite has one sink per shard, each fed by that shard only and writing
+ * that shard's base: an RDB file (SINK_FMT_RDB) or RESP commands
+ * (SINK_FMT_COMMANDS: no header, no EOF, no CRC; the chunks are the file).
+ * Bound: at most RDB_SINK_MAX_LIVE sinks (threads) exist at once, enough
+ * for one save and one rewrite of RK_MAX_SHARDS shards; a start beyond it
+ * fails.
  *
  * Ownership protocol (why the sink may free itself): every shard of the
  * save sends chunks and finally exactly one chunk marked `last`; a shard
@@ -16,6 +25,7 @@
 #define RK_STORAGE_RDB_SINK_H
 #include <stdint.h>
 #include "core/msg.h"
+#include "core/shard.h"
 #include "io/buf.h"
 #include "io/mailbox.h"
 #include "storage/rdb_file.h"
@@ -34,6 +44,29 @@ enum {
 
 typedef struct rdb_sink rdb_sink;
 
+/* Record formats of a sink (and of the snapshots feeding it). */
+enum { SINK_FMT_RDB = 0, SINK_FMT_COMMANDS = 1 };
+
+/* One save and one AOF rewrite (a sink per shard) may overlap. */
+#define RDB_SINK_MAX_LIVE (RK_MAX_SHARDS + 1)
+
+/* Redis's REDIS_AUTOSYNC_BYTES: with incremental_fsync, fdatasync after
+ * every this many bytes written, so the final fsync has little to do. */
+#define RDB_SINK_AUTOSYNC_BYTES (4u * 1024 * 1024)
+
+/* Where a sink's bytes go and who hears of the end. */
+typedef struct rdb_sink_target {
+    const char *dir;          /* directory of the temporary and the final file; "." = working dir */
+    const char *final_name;   /* a name inside dir */
+    int shard_first;          /* the shards feeding this sink: [shard_first, shard_first + nshards) */
+    int nshards;
+    int format;               /* SINK_FMT_* */
+    int checksum;             /* rdbchecksum (RDB format only) */
+    int incremental_fsync;    /* fdatasync every RDB_SINK_AUTOSYNC_BYTES written */
+    int result_shard;         /* the shard that receives the result message */
+    int result_type;          /* its message type: MSG_SAVE_RESULT for saves; the AOF passes its own */
+} rdb_sink_target;
+
 typedef struct snap_chunk {
     rk_msg m;
     uint64_t job;
@@ -45,25 +78,34 @@ typedef struct snap_chunk {
     struct snap_chunk *qnext; /* sink only: chunks that arrived before the start */
 } snap_chunk;
 
+/* A sink's end, sent to the target's result_shard with m.type = result_type. */
 typedef struct save_result {
     rk_msg m;
     uint64_t job;
+    int shard;           /* the target's shard_first: which sink of the job reports */
     int ok;
     uint64_t bytes;
     uint64_t cow_bytes;  /* sum of the shards' peak snapshot memory */
     char err[200];
 } save_result;
 
-/* Creates the sink for save `job` of `nshards` shards and starts its thread,
- * which opens "temp-<pid>-<job>.rdb" in the current directory and renames it
- * to `final_name` at the end. NULL on failure (nothing started). Failures
- * after the start (open, write, fsync) arrive as the job's MSG_SAVE_RESULT. */
+/* Creates the sink of job `job` for target t (copied: t's strings need not
+ * outlive the call) and starts its thread, which opens
+ * "<dir>/temp-<pid>-<job>-<shard_first>.<rdb|aof>" and renames it to
+ * "<dir>/<final_name>" at the end, then fsyncs dir. NULL on failure (nothing
+ * started; err says why). Failures after the start (open, write, fsync)
+ * arrive as the job's result message with ok = 0. */
+rdb_sink *rdb_sink_start_target(uint64_t job, const rdb_sink_target *t, char *err, size_t errlen);
+/* A save: every shard into `final_name` in the working directory, RDB
+ * format, result MSG_SAVE_RESULT to shard 0. */
 rdb_sink *rdb_sink_start(uint64_t job, int nshards, const char *final_name, int checksum, char *err,
                          size_t errlen);
 /* Any thread: hand a chunk to the sink. */
 void rdb_sink_send(rdb_sink *k, snap_chunk *c);
-/* The coordinator, exactly once per sink: the header's AUX contents. The
- * sink writes nothing before this (chunks wait in its queue). */
+/* The coordinator, exactly once per sink: the header's AUX contents
+ * (aux->aof_base = 1 for an AOF base). The sink writes nothing before this
+ * (chunks wait in its queue); a SINK_FMT_COMMANDS sink writes no header
+ * but waits for it all the same. */
 void rdb_sink_send_start(rdb_sink *k, const rdb_aux_info *aux);
 
 #endif

@@ -21,10 +21,20 @@
 #define SNAP_CHUNK_BYTES (256 * 1024)
 #define SNAP_CREDITS 4
 
+/* Record formats: RDB key records (each chunk opens with SELECTDB), or the
+ * RESP commands that rebuild each key (storage/aof_export.c: SELECT when
+ * the db differs from the previous chunk's, then per key its commands and
+ * PEXPIREAT for a TTL; the chunks of one shard form one stream, so they
+ * must go to a sink of that shard alone). Equal to SINK_FMT_*. */
+enum { SNAP_FMT_RDB = SINK_FMT_RDB, SNAP_FMT_COMMANDS = SINK_FMT_COMMANDS };
+
 /* In the cut hop. Takes the cut and starts streaming into `sink`. On
  * allocation failure the shard reports a failed part to the sink (the save
  * fails as a whole) and returns -1. */
 int snapshot_begin(rk_shard *s, rdb_sink *sink, uint64_t job);
+/* As snapshot_begin, in record format fmt (SNAP_FMT_*; the sink's format
+ * must match). */
+int snapshot_begin_fmt(rk_shard *s, rdb_sink *sink, uint64_t job, int fmt);
 /* Every loop iteration: the next time slice of serialization. */
 void snapshot_before_wait(rk_shard *s);
 /* MSG_SNAP_CHUNK_BACK and MSG_SNAP_ABORT. */
