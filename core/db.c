@@ -412,6 +412,19 @@ rk_obj *db_lookup(rk_shard *s, rk_db *db, rk_slice key, int flags)
     return e ? e->v.val : NULL;
 }
 
+int db_lookup_checked(rk_shard *s, rk_db *db, rk_slice key, int flags, rk_obj **out)
+{
+    *out = NULL;
+    rk_str *k = keytmp_make(key);
+    if (!k)
+        return -1;
+    dict_entry *e = lookup_probe(s, db, k, flags);
+    keytmp_done(k);
+    if (e)
+        *out = e->v.val;
+    return 0;
+}
+
 /* ---------- writes ---------- */
 
 int db_add(rk_shard *s, rk_db *db, rk_slice key, rk_obj *val)

@@ -52,6 +52,9 @@ enum {
 rk_obj *db_lookup(struct rk_shard *s, rk_db *db, rk_slice key, int flags);
 /* As db_lookup but also returns the dict entry (its key is the stored rk_str). */
 dict_entry *db_lookup_entry(struct rk_shard *s, rk_db *db, rk_slice key, int flags);
+/* As db_lookup, telling an absent key (0, *out = NULL) from a lookup that
+ * ran out of memory (-1): for callers that would act on absence. */
+int db_lookup_checked(struct rk_shard *s, rk_db *db, rk_slice key, int flags, rk_obj **out);
 
 /* Adds a key that must not exist. Takes ownership of val on success.
  * 0 ok, -1 allocation failure (val not taken). */

@@ -22,14 +22,13 @@
  * state (DEL, or the commands rebuilding it). Every participant of a write
  * writes its markers, even when its part changed nothing.
  *
- * Gather: which keys changed. While any journal has a consumer, the
- * coordinator fingerprints every gathered key on the scratch keyspace
- * before the command and again after it (fp_*, below); a key whose object,
- * content and TTL are the same is not written back at all, so an unchanged
- * source (SINTERSTORE's, SMOVE's ...) is neither journaled nor touched. With
- * no consumer every key is written back, which leaves the same state. A
- * missing key is written back as a delete either way (the owner journals a
- * DEL only when it removed something). */
+ * Gather: which keys changed. The coordinator fingerprints every gathered
+ * key on the scratch keyspace before the command and again after it (fp_*,
+ * below); a key whose object, content and TTL are the same is not written
+ * back at all, so an unchanged source (SINTERSTORE's, SMOVE's ...) is
+ * neither journaled nor touched (WATCH sees what Redis's would). A missing
+ * key is written back as a delete (the owner journals a DEL only when it
+ * removed something). */
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
@@ -393,11 +392,12 @@ static int gathered_dbs(const mk_state *st, int dbs[2]) {
     return (st->extra_db >= 0 && st->extra_db != st->dbid) ? 2 : 1;
 }
 
-/* Fingerprints of every gathered key, indexed d * nkeys + k; NULL when no
- * journal has a consumer (nothing to save: every key is written back) or
- * out of memory (the same, the safe side). Bound: 2 * nkeys entries. */
+/* Fingerprints of every gathered key, indexed d * nkeys + k; NULL when out
+ * of memory (then every key is written back: the safe side). Taken with or
+ * without a journal consumer, so that the keys written back (and so WATCH
+ * and the journal) never depend on whether the AOF is on. Bound: 2 * nkeys
+ * entries. */
 static mk_fp *fp_before(mk_state *st, rk_shard *sc) {
-    if (!journal_any_active()) return NULL;
     int dbs[2];
     int ndbs = gathered_dbs(st, dbs);
     mk_fp *fp = malloc(sizeof(mk_fp) * (size_t)(ndbs * (st->nkeys ? st->nkeys : 1)));
@@ -434,7 +434,11 @@ static int plan_writeback(rk_txn *t, mk_state *st, rk_shard *sc, const mk_fp *be
                     continue; /* present before (an absent key hashes differently) and unchanged */
             }
             wb_rec rec = {.db = dbs[d], .key = k, .expire = -1};
-            rk_obj *o = db_lookup(sc, db, key, LOOKUP_WRITE | LOOKUP_NOTOUCH);
+            rk_obj *o;
+            /* Absence is written back as a delete: a lookup that failed
+             * must not look like one. */
+            if (db_lookup_checked(sc, db, key, LOOKUP_WRITE | LOOKUP_NOTOUCH, &o) != 0)
+                return -1;
             if (o) {
                 rec.val = obj_dup(o);
                 if (!rec.val) return -1;
