@@ -426,6 +426,9 @@ static void exec_check_hop(rk_shard *s, rk_txn *t, rk_buf *out) {
         }
     }
     rk_buf_append(out, &dirty, 1);
+    /* This shard's journal part opens here rather than in a hop of its own;
+     * an abort closes it again (exec_check_step). A no-op without consumer. */
+    if (x->write_mask & (1ull << s->id)) journal_txn_begin(s->journal, t->seq, x->write_mask);
 }
 
 static void exec_run_next(rk_txn *t);
@@ -552,29 +555,19 @@ static void exec_run_next(rk_txn *t) {
     exec_done(t);
 }
 
-static void exec_journal_begin_hop(rk_shard *s, rk_txn *t, rk_buf *out) {
-    (void)out;
-    exec_plan *x = t->arg;
-    journal_txn_begin(s->journal, t->seq, x->write_mask);
-}
-
-static void exec_journal_begin_step(rk_txn *t) { exec_run_next(t); }
-
 static void exec_check_step(rk_txn *t) {
     exec_plan *x = t->arg;
+    /* The check hop opened the journal parts; no consumer can register
+     * while the participants stay paused, so this answer holds until the end. */
+    x->journal_open = x->write_mask && journal_any_active();
     for (int s = 0; s < g_nshards; s++) {
         if ((t->shard_mask & (1ull << s)) && t->out[s].len && t->out[s].data[0]) {
             reply_null_array(&t->r);
-            txn_finish(t);
+            exec_done(t); /* closes the (empty) parts */
             return;
         }
     }
     reply_array(&t->r, x->n);
-    if (x->write_mask && journal_any_active()) {
-        x->journal_open = 1;
-        txn_hop_on(t, x->write_mask, exec_journal_begin_hop, exec_journal_begin_step);
-        return;
-    }
     exec_run_next(t);
 }
 

@@ -470,6 +470,19 @@ def test_multi_shard_frames(rk):
         assert recs[0][0] == "B" and recs[-1][0] == "E"
         assert all(r[1][0].upper() not in (b"MULTI", b"EXEC") for r in recs if r[0] == "cmd")
 
+    # An EXEC aborted by WATCH closes the parts it opened: empty frames.
+    c.call("WATCH", a)
+    rk.set(a, "changed")
+    journal_take(rk)
+    for cmd in (("MULTI",), ("SET", a, "x"), ("SET", b, "y")):
+        c.call(*cmd)
+    assert c.call("EXEC") is None
+    parts = [parse_stream(p) for p in journal_take(rk)]
+    for recs in parts:
+        assert [r[0] for r in recs] == ["B", "E"], recs
+        assert recs[0][1] == recs[1][1]
+    assert rk.get(a) == b"changed"
+
 
 def test_overrun_is_reported_and_recovers(start_server):
     srv = start_server()
