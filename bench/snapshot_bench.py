@@ -522,7 +522,9 @@ def guarded(args, kind, shards, what, fn, *fn_args):
     except (RuntimeError, redis.exceptions.RedisError) as e:
         name = "redis" if kind == "redis" else f"ringkv/{shards}"
         if kind == "ringkv":
-            record_failure(args, f"{name} failed during {what}", str(e), bench_command(args))
+            # another benchmark reusing this helper says how to reproduce it
+            record_failure(args, f"{name} failed during {what}", str(e),
+                           getattr(args, "reproduce", None) or bench_command(args))
         else:
             print(f"redis-server failed during {what}: {e}", file=sys.stderr)
         return None
