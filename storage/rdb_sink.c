@@ -2,7 +2,9 @@
  *
  * Owns: the temporary file, its io_uring ring, the running CRC and the
  * queue of chunks that arrived before the start message. Thread: one sink
- * thread per save; other threads only push to its mailbox.
+ * thread per sink (one per save; one per shard of an AOF rewrite); other
+ * threads only push to its mailbox. The only shared state is the count of
+ * live sinks (an atomic), which enforces RDB_SINK_MAX_LIVE.
  *
  * Invariants:
  *  - bytes reach the file strictly in arrival order at increasing offsets,
@@ -13,7 +15,9 @@
  *    is complete and durable (rename after fsync).
  * Bounds: the early queue holds at most the shards' credits' worth of
  * chunks (snapshot.c); a write is retried at most SINK_MAX_RETRIES times
- * when the kernel makes no progress. */
+ * when the kernel makes no progress; at most RDB_SINK_MAX_LIVE sinks live
+ * at once; with incremental fsync at most RDB_SINK_AUTOSYNC_BYTES are
+ * written between two fdatasyncs. */
 #include "storage/rdb_sink.h"
 
 #include <assert.h>
@@ -22,6 +26,7 @@
 #include <liburing.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,14 +37,23 @@
 #include "storage/crc64.h"
 
 #define SINK_MAX_RETRIES 16
+/* dir + "/" + name; a longer path is refused at the start. */
+#define SINK_PATH_MAX 2048
+
+/* Sinks created and not yet reported: bounded by RDB_SINK_MAX_LIVE. */
+static atomic_int g_live_sinks;
 
 struct rdb_sink {
     rk_mailbox mb;
     uint64_t job;
-    int nshards;
+    int shard_first, nshards;
+    int format;
     int checksum;
-    char final_name[1024];
-    char tmp_name[64];
+    int incremental_fsync;
+    int result_shard, result_type;
+    char dir[SINK_PATH_MAX];
+    char final_name[SINK_PATH_MAX]; /* the paths: dir/... (just the name when dir is ".") */
+    char tmp_name[SINK_PATH_MAX];
     pthread_t thread;
     /* Written by the coordinator before it pushes `start`, read by the sink after popping it. */
     struct {
@@ -53,6 +67,7 @@ struct rdb_sink {
     int started;
     int lasts;           /* shards whose last chunk arrived */
     uint64_t off, crc, cow;
+    uint64_t synced_off;  /* incremental fsync: bytes covered by the last fdatasync */
     snap_chunk *early_head, *early_tail;
     struct io_uring ring;
     int have_ring;
@@ -66,7 +81,10 @@ static void sink_fail(rdb_sink *k, int err, const char *fmt, const char *arg)
     char what[160];
     snprintf(what, sizeof what, fmt, arg);
     snprintf(k->result->err, sizeof k->result->err, "%.150s: %s", what, strerror(k->failed));
-    rk_log(LL_WARNING, "Background saving error: %s", k->result->err);
+    if (k->result_type == MSG_SAVE_RESULT)
+        rk_log(LL_WARNING, "Background saving error: %s", k->result->err);
+    else
+        rk_log(LL_WARNING, "Write error writing append only file on disk: %s", k->result->err);
 }
 
 /* One operation on the ring (or nothing when there is none): 0, or -errno. */
@@ -82,6 +100,37 @@ static int ring_wait(rdb_sink *k)
     rc = cqe->res;
     io_uring_cqe_seen(&k->ring, cqe);
     return rc;
+}
+
+/* fsync (datasync 0) or fdatasync (1) of fd: 0, or -errno. */
+static int sink_sync(rdb_sink *k, int fd, int datasync)
+{
+    struct io_uring_sqe *sqe = k->have_ring ? io_uring_get_sqe(&k->ring) : NULL;
+    if (!sqe)
+        return (datasync ? fdatasync(fd) : fsync(fd)) == 0 ? 0 : -errno;
+    io_uring_prep_fsync(sqe, fd, datasync ? IORING_FSYNC_DATASYNC : 0);
+    io_uring_submit(&k->ring);
+    return ring_wait(k);
+}
+
+static int sink_fsync(rdb_sink *k, int fd)
+{
+    return sink_sync(k, fd, 0);
+}
+
+/* Incremental fsync (Redis's rioSetAutoSync): after a write completed, an
+ * fdatasync once RDB_SINK_AUTOSYNC_BYTES more are written, so the dirty
+ * page cache stays small and the final fsync is short. */
+static void maybe_autosync(rdb_sink *k)
+{
+    if (!k->incremental_fsync || k->failed || k->off - k->synced_off < RDB_SINK_AUTOSYNC_BYTES)
+        return;
+    int rc = sink_sync(k, k->fd, 1);
+    if (rc < 0) {
+        sink_fail(k, -rc, "fdatasync of %s", k->tmp_name);
+        return;
+    }
+    k->synced_off = k->off;
 }
 
 /* Appends p[0, n) at the current offset and adds it to the CRC. The CRC of
@@ -124,16 +173,7 @@ static void sink_write(rdb_sink *k, const char *p, size_t n)
         n -= (size_t)w;
         k->off += (uint64_t)w;
     }
-}
-
-static int sink_fsync(rdb_sink *k, int fd)
-{
-    struct io_uring_sqe *sqe = k->have_ring ? io_uring_get_sqe(&k->ring) : NULL;
-    if (!sqe)
-        return fsync(fd) == 0 ? 0 : -errno;
-    io_uring_prep_fsync(sqe, fd, 0);
-    io_uring_submit(&k->ring);
-    return ring_wait(k);
+    maybe_autosync(k);
 }
 
 static int sink_rename(rdb_sink *k)
@@ -148,6 +188,8 @@ static int sink_rename(rdb_sink *k)
 
 static void write_header(rdb_sink *k)
 {
+    if (k->format == SINK_FMT_COMMANDS)
+        return; /* a base of commands is just its commands */
     rk_buf hdr;
     rk_buf_init(&hdr);
     rdb_writer w;
@@ -168,7 +210,7 @@ static void give_back(snap_chunk *c)
 
 static void ask_shards_to_stop(rdb_sink *k)
 {
-    for (int i = 0; i < k->nshards; i++) {
+    for (int i = k->shard_first; i < k->shard_first + k->nshards; i++) {
         snap_chunk *a = calloc(1, sizeof *a);
         if (!a)
             continue; /* the shard then just finishes its walk; the result is the same */
@@ -226,21 +268,25 @@ static void drain_mailbox(rdb_sink *k)
                 ask_shards_to_stop(k);
         } else {
             assert(m->type == MSG_SNAP_CHUNK);
-            take_chunk(k, (snap_chunk *)m);
+            snap_chunk *c = (snap_chunk *)m;
+            assert(c->job == k->job && c->shard >= k->shard_first && c->shard < k->shard_first + k->nshards);
+            take_chunk(k, c);
         }
     }
 }
 
-/* EOF, CRC, fsync, rename, fsync of the directory. */
+/* EOF and CRC (RDB format), fsync, rename, fsync of the directory. */
 static void finish_file(rdb_sink *k)
 {
-    unsigned char eof = RDB_OPCODE_EOF;
-    sink_write(k, (const char *)&eof, 1);
-    uint64_t crc = k->checksum ? k->crc : 0;
-    unsigned char le[8];
-    for (int i = 0; i < 8; i++)
-        le[i] = (unsigned char)(crc >> (8 * i));
-    sink_write(k, (const char *)le, 8);
+    if (k->format == SINK_FMT_RDB) {
+        unsigned char eof = RDB_OPCODE_EOF;
+        sink_write(k, (const char *)&eof, 1);
+        uint64_t crc = k->checksum ? k->crc : 0;
+        unsigned char le[8];
+        for (int i = 0; i < 8; i++)
+            le[i] = (unsigned char)(crc >> (8 * i));
+        sink_write(k, (const char *)le, 8);
+    }
     if (k->failed)
         return;
     int rc = sink_fsync(k, k->fd);
@@ -253,7 +299,7 @@ static void finish_file(rdb_sink *k)
         sink_fail(k, -rc, "renaming the temporary file to %s", k->final_name);
         return;
     }
-    int dfd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int dfd = open(k->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0 || (rc = sink_fsync(k, dfd)) < 0)
         rk_log(LL_WARNING, "Could not fsync the directory of %s: %s", k->final_name,
                strerror(dfd < 0 ? errno : -rc));
@@ -264,7 +310,7 @@ static void finish_file(rdb_sink *k)
 static void *sink_main(void *arg)
 {
     rdb_sink *k = arg;
-    pthread_setname_np(pthread_self(), "ringkv-rdbsink");
+    pthread_setname_np(pthread_self(), k->format == SINK_FMT_COMMANDS ? "ringkv-aofsink" : "ringkv-rdbsink");
     const char *off = getenv("RK_URING_DISABLE");
     k->have_ring = !(off && strstr(off, "uring")) && io_uring_queue_init(8, &k->ring, 0) == 0;
     k->fd = open(k->tmp_name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -289,42 +335,79 @@ static void *sink_main(void *arg)
         io_uring_queue_exit(&k->ring);
 
     save_result *r = k->result;
-    r->m.type = MSG_SAVE_RESULT;
+    r->m.type = k->result_type;
     r->job = k->job;
+    r->shard = k->shard_first;
     r->ok = !k->failed;
     r->bytes = k->off;
     r->cow_bytes = k->cow;
+    const int to = k->result_shard;
     rk_mailbox_destroy(&k->mb);
     free(k);
-    shard_send(0, &r->m);
+    /* Before the report: a coordinator that starts new sinks on hearing it
+     * finds this one's slot free (the thread itself ends right after). */
+    atomic_fetch_sub(&g_live_sinks, 1);
+    shard_send(to, &r->m);
     return NULL;
 }
 
-rdb_sink *rdb_sink_start(uint64_t job, int nshards, const char *final_name, int checksum, char *err,
-                         size_t errlen)
+/* dir/name into out (just name when dir is "."): 0, or -1 when too long. */
+static int join_path(char *out, size_t cap, const char *dir, const char *name)
 {
+    int n = strcmp(dir, ".") == 0 ? snprintf(out, cap, "%s", name) : snprintf(out, cap, "%s/%s", dir, name);
+    return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+/* The sink's fields from t: 0, or -1 with err set. */
+static int sink_setup(rdb_sink *k, uint64_t job, const rdb_sink_target *t, char *err, size_t errlen)
+{
+    char tmp[128];
+    snprintf(tmp, sizeof tmp, "temp-%d-%llu-%d.%s", (int)getpid(), (unsigned long long)job, t->shard_first,
+             t->format == SINK_FMT_COMMANDS ? "aof" : "rdb");
+    const char *dir = t->dir && t->dir[0] ? t->dir : ".";
+    if ((size_t)snprintf(k->dir, sizeof k->dir, "%s", dir) >= sizeof k->dir ||
+        join_path(k->final_name, sizeof k->final_name, dir, t->final_name) != 0 ||
+        join_path(k->tmp_name, sizeof k->tmp_name, dir, tmp) != 0) {
+        snprintf(err, errlen, "path too long: %.60s/%.60s", dir, t->final_name);
+        return -1;
+    }
+    k->job = job;
+    k->shard_first = t->shard_first;
+    k->nshards = t->nshards;
+    k->format = t->format;
+    k->checksum = t->checksum;
+    k->incremental_fsync = t->incremental_fsync;
+    k->result_shard = t->result_shard;
+    k->result_type = t->result_type;
+    k->fd = -1;
+    k->start.m.type = MSG_SNAP_START;
+    return 0;
+}
+
+rdb_sink *rdb_sink_start_target(uint64_t job, const rdb_sink_target *t, char *err, size_t errlen)
+{
+    assert(t->final_name && t->final_name[0]);
+    assert(t->nshards > 0 && t->shard_first >= 0 && t->shard_first + t->nshards <= g_nshards);
+    assert(t->result_shard >= 0 && t->result_shard < g_nshards);
+    assert(t->format == SINK_FMT_RDB || t->format == SINK_FMT_COMMANDS);
+    if (atomic_fetch_add(&g_live_sinks, 1) >= RDB_SINK_MAX_LIVE) {
+        atomic_fetch_sub(&g_live_sinks, 1);
+        snprintf(err, errlen, "too many snapshot writers at once (%d)", RDB_SINK_MAX_LIVE);
+        return NULL;
+    }
     rdb_sink *k = calloc(1, sizeof *k);
     save_result *r = calloc(1, sizeof *r);
     if (!k || !r) {
-        free(k);
-        free(r);
         snprintf(err, errlen, "out of memory");
-        return NULL;
+        goto fail;
     }
+    if (sink_setup(k, job, t, err, errlen) != 0)
+        goto fail;
     if (rk_mailbox_init(&k->mb) != 0) {
         snprintf(err, errlen, "eventfd: %s", strerror(errno));
-        free(k);
-        free(r);
-        return NULL;
+        goto fail;
     }
-    k->job = job;
-    k->nshards = nshards;
-    k->checksum = checksum;
     k->result = r;
-    k->fd = -1;
-    snprintf(k->final_name, sizeof k->final_name, "%s", final_name);
-    snprintf(k->tmp_name, sizeof k->tmp_name, "temp-%d-%llu.rdb", (int)getpid(), (unsigned long long)job);
-    k->start.m.type = MSG_SNAP_START;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -333,11 +416,31 @@ rdb_sink *rdb_sink_start(uint64_t job, int nshards, const char *final_name, int 
     if (rc != 0) {
         snprintf(err, errlen, "pthread_create: %s", strerror(rc));
         rk_mailbox_destroy(&k->mb);
-        free(k);
-        free(r);
-        return NULL;
+        goto fail;
     }
     return k;
+fail:
+    free(k);
+    free(r);
+    atomic_fetch_sub(&g_live_sinks, 1);
+    return NULL;
+}
+
+rdb_sink *rdb_sink_start(uint64_t job, int nshards, const char *final_name, int checksum, char *err,
+                         size_t errlen)
+{
+    rdb_sink_target t = {
+        .dir = ".",
+        .final_name = final_name,
+        .shard_first = 0,
+        .nshards = nshards,
+        .format = SINK_FMT_RDB,
+        .checksum = checksum,
+        .incremental_fsync = 0,
+        .result_shard = 0,
+        .result_type = MSG_SAVE_RESULT,
+    };
+    return rdb_sink_start_target(job, &t, err, errlen);
 }
 
 void rdb_sink_send(rdb_sink *k, snap_chunk *c)

@@ -35,7 +35,7 @@ enum {
     MSG_SNAP_CHUNK_BACK,                /* sink -> shard: chunk written (or dropped) */
     MSG_SNAP_START,                     /* coordinator -> sink: the header's contents */
     MSG_SNAP_ABORT,                     /* sink -> shard: stop this snapshot early */
-    MSG_SAVE_RESULT,                    /* sink -> shard 0: the save ended */
+    MSG_SAVE_RESULT,                    /* sink -> shard 0: the save ended (a save_result) */
     MSG_SAVE_STATUS,                    /* shard 0 -> every shard: result, for MISCONF and waiters */
     MSG_DIRTY_REPORT,                   /* shard -> shard 0: its changes since the last save */
     MSG_SAVE_REQUEST,                   /* start-up thread -> shard 0: save before shutdown */

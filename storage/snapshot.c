@@ -21,8 +21,11 @@
  *  - a whole chain that changes (rehash move) is written as a page first,
  *    a table about to be cleared and freed (FLUSHDB) is walked whole, so
  *    the walk never reads a freed table;
- *  - each chunk holds whole records and starts with SELECTDB, so chunks of
- *    different shards may interleave in the file in any order.
+ *  - each chunk holds whole records (whole keys: one key's records never
+ *    span two chunks); in the RDB format it starts with SELECTDB, so
+ *    chunks of different shards may interleave in the file in any order;
+ *    in the commands format it starts with SELECT only when its db differs
+ *    from the previous chunk's, so its sink must be this shard's alone.
  * Bounds: SNAP_CREDITS chunks of about SNAP_CHUNK_BYTES in flight; keys
  * written by the hook while no credit is left stay in `out` (that is the
  * snapshot's copy-on-write cost, reported as rdb_last_cow_size). */
@@ -37,6 +40,7 @@
 #include "core/alloc.h"
 #include "core/dict.h"
 #include "core/log.h"
+#include "storage/aof_export.h"
 #include "storage/rdb_file.h"
 #include "storage/rdb_value.h"
 
@@ -67,8 +71,10 @@ struct rk_snapshot {
     rk_shard *shard;
     snap_db *dbs;
     int ndbs, cur;             /* databases with keys at the cut; the walk's db */
+    int fmt;                   /* SNAP_FMT_* */
     rk_buf out;                /* the chunk being filled */
-    int out_db;                /* db of the last SELECTDB in `out`; -1: none yet */
+    int out_db;                /* RDB: db of the last SELECTDB in `out`; -1: none yet */
+    aof_exporter x;            /* commands: writes into `out`; its db spans chunks */
     int credits;
     uint64_t inflight_bytes, peak_bytes;
     int compress, save_lru, save_lfu;
@@ -118,11 +124,19 @@ static int emit_select(struct rk_snapshot *sn, snap_db *sd)
     return rc;
 }
 
-/* One key as Redis's rdbSaveKeyValuePair writes it. */
+/* One key as the commands Redis's rewriteAppendOnlyFileRio writes for it
+ * (SELECT first when the stream's db differs). The exporter never flushes
+ * by itself (no flush callback): a key's commands stay in one chunk. */
+static int emit_commands(struct rk_snapshot *sn, snap_db *sd, const rk_str *key, const rk_obj *val,
+                         long long expire_ms)
+{
+    rk_slice k = rkstr_slice(key);
+    return aof_export_key(&sn->x, sd->dbid, k.ptr, k.len, val, expire_ms) == 0 ? 0 : -1;
+}
+
+/* One key as Redis's rdbSaveKeyValuePair writes it, or as commands. */
 static int emit_entry(struct rk_snapshot *sn, snap_db *sd, const dict_entry *e)
 {
-    if (sn->out_db != sd->dbid && emit_select(sn, sd) != 0)
-        return -1;
     const rk_str *key = e->key;
     const rk_obj *val = e->v.val;
     long long expire_ms = -1;
@@ -131,6 +145,10 @@ static int emit_entry(struct rk_snapshot *sn, snap_db *sd, const dict_entry *e)
         if (xe)
             expire_ms = xe->v.s64;
     }
+    if (sn->fmt == SNAP_FMT_COMMANDS)
+        return emit_commands(sn, sd, key, val, expire_ms);
+    if (sn->out_db != sd->dbid && emit_select(sn, sd) != 0)
+        return -1;
     long long idle_s = sn->save_lru ? (long long)(db_lru_idle_ms(val, rk_mstime()) / 1000) : -1;
     int freq = sn->save_lfu ? db_lfu_decayed(sn->shard, val, rk_mstime()) : -1;
     rk_slice k = rkstr_slice(key);
@@ -321,13 +339,20 @@ static int hook_db(struct rk_snapshot *sn, snap_db *sd, rk_db *db)
 
 int snapshot_begin(rk_shard *s, rdb_sink *sink, uint64_t job)
 {
+    return snapshot_begin_fmt(s, sink, job, SNAP_FMT_RDB);
+}
+
+int snapshot_begin_fmt(rk_shard *s, rdb_sink *sink, uint64_t job, int fmt)
+{
     assert(s->snap == NULL);
+    assert(fmt == SNAP_FMT_RDB || fmt == SNAP_FMT_COMMANDS);
     struct rk_snapshot *sn = calloc(1, sizeof *sn);
     if (!sn)
         goto oom;
     sn->job = job;
     sn->sink = sink;
     sn->shard = s;
+    sn->fmt = fmt;
     sn->out_db = -1;
     sn->credits = SNAP_CREDITS;
     sn->compress = s->cfg.rdbcompression;
@@ -336,6 +361,7 @@ int snapshot_begin(rk_shard *s, rdb_sink *sink, uint64_t job)
     sn->commands_seen = s->stats.total_commands_processed;
     rk_buf_init(&sn->out);
     rk_buf_init(&sn->val);
+    aof_export_init(&sn->x, &sn->out, NULL, NULL);
     sn->dbs = calloc((size_t)s->cfg.databases, sizeof *sn->dbs);
     if (!sn->dbs) {
         free(sn);
