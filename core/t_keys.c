@@ -28,6 +28,7 @@
 #include "core/shard.h"
 #include "core/txn.h"
 #include "core/multi.h"
+#include "core/t_keys.h"
 
 /* ---------- small helpers ---------- */
 
@@ -1187,3 +1188,81 @@ const rk_command rk_key_commands[] = {
      .group = "server", .complexity = "O(N) where N is the count of clients watching or blocking on keys from both databases."},
     {0},
 };
+
+/* ---------- shard-local whole-server writes (t_keys.h, AOF replay) ---------- */
+
+uint64_t keys_flush_local(rk_shard *s, int dbid, int async)
+{
+    uint64_t removed = 0;
+    for (int i = 0; i < s->cfg.databases; i++)
+        if (dbid < 0 || dbid == i)
+            removed += flush_one_db(s, &s->dbs[i], async);
+    s->dirty += (int64_t)removed;
+    return removed;
+}
+
+/* Keys of one db matching the part, copied: deleting while iterating would
+ * disturb the iterator. */
+static int64_t flush_part_db(rk_shard *s, rk_db *db, int nparts, int part)
+{
+    size_t n = 0, cap = 0;
+    rk_str **victims = NULL;
+    dict_iter it;
+    dict_iter_init(&it, db->keys, 0);
+    dict_entry *e;
+    int oom = 0;
+    while (!oom && (e = dict_next(&it)) != NULL) {
+        rk_slice k = rkstr_slice(e->key);
+        if ((int)(rk_key_slot(k.ptr, k.len) % (unsigned)nparts) != part)
+            continue;
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 64;
+            rk_str **grown = realloc(victims, ncap * sizeof *grown);
+            if (!grown) {
+                oom = 1;
+                break;
+            }
+            victims = grown;
+            cap = ncap;
+        }
+        if (!(victims[n] = rkstr_new(k.ptr, k.len)))
+            oom = 1;
+        else
+            n++;
+    }
+    dict_iter_release(&it);
+    int64_t removed = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!oom)
+            removed += db_delete(s, db, rkstr_slice(victims[i]));
+        rkstr_free(victims[i]);
+    }
+    free(victims);
+    return oom ? -1 : removed;
+}
+
+int64_t keys_flush_local_part(rk_shard *s, int dbid, int nparts, int part)
+{
+    assert(nparts > 0 && part >= 0 && part < nparts);
+    int64_t removed = 0;
+    for (int i = 0; i < s->cfg.databases; i++) {
+        if (dbid >= 0 && dbid != i)
+            continue;
+        int64_t r = flush_part_db(s, &s->dbs[i], nparts, part);
+        if (r < 0)
+            return -1;
+        removed += r;
+    }
+    s->dirty += removed;
+    return removed;
+}
+
+int keys_swapdb_local(rk_shard *s, int a, int b)
+{
+    if (a < 0 || b < 0 || a >= s->cfg.databases || b >= s->cfg.databases)
+        return -1;
+    if (a != b)
+        db_swap(&s->dbs[a], &s->dbs[b]);
+    s->dirty++;
+    return 0;
+}

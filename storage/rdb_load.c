@@ -28,7 +28,9 @@
  *    of range, CRC mismatch, out of memory) ends with END{empty}: every
  *    shard empties its databases. The dataset is the whole file or nothing.
  *  - s->loading is written only by its shard (BEGIN, each batch's progress,
- *    END), except by rdb_load_mark_loading before the shards run. */
+ *    END), except by rdb_load_mark_loading before the shards run.
+ *  - RDB_LOAD_KEEP_DATA / RDB_LOAD_STAY_LOADING (the AOF loader, which loads
+ *    several bases and then commands) only change what BEGIN and END do. */
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -86,6 +88,8 @@ typedef struct load_job {
     size_t len;
     int valver;          /* value encoding version (files above 10 hold version-10 values) */
     int keep_expired;
+    int keep_data;       /* BEGIN does not empty the databases */
+    int stay_loading;    /* END leaves s->loading.active set */
     int64_t now_ms;      /* keys expiring before this are skipped */
     rk_mailbox replies;  /* every message comes back here */
 } load_job;
@@ -229,7 +233,8 @@ void rdb_load_handle_msg(rk_shard *s, rk_msg *m)
     assert(lm->shard == s->id);
     switch (m->type) {
     case MSG_LOAD_BEGIN:
-        shard_empty_dbs(s); /* the file replaces the dataset */
+        if (!lm->job->keep_data)
+            shard_empty_dbs(s); /* the file replaces the dataset */
         s->loading.active = 1;
         shard_progress(s, lm);
         lm->verify_crc = s->cfg.rdbchecksum;
@@ -240,7 +245,7 @@ void rdb_load_handle_msg(rk_shard *s, rk_msg *m)
     case MSG_LOAD_END:
         if (lm->empty)
             shard_empty_dbs(s);
-        s->loading.active = 0;
+        s->loading.active = lm->job->stay_loading;
         s->loading.loaded_bytes = lm->loaded_bytes;
         s->loading.eta_seconds = 0;
         break;
@@ -598,12 +603,14 @@ static atomic_int g_load_running;
 static int run_load(loader *L, int flags, rdb_load_result *res, char *err, size_t errlen)
 {
     int fd = -1;
+    L->job.keep_expired = (flags & RDB_LOAD_KEEP_EXPIRED) != 0;
+    L->job.keep_data = (flags & RDB_LOAD_KEEP_DATA) != 0;
+    L->job.stay_loading = (flags & RDB_LOAD_STAY_LOADING) != 0;
     int rc = map_file(L, &fd, err, errlen);
     if (rc != 0) {
         broadcast(L, MSG_LOAD_END, 0); /* clears rdb_load_mark_loading's flag */
         return rc;
     }
-    L->job.keep_expired = (flags & RDB_LOAD_KEEP_EXPIRED) != 0;
     L->job.now_ms = rk_mstime();
     L->start_ms = L->job.now_ms;
     L->next_progress_ms = L->start_ms + LOAD_PROGRESS_MS;

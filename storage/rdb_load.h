@@ -34,7 +34,15 @@ int rdb_load_into_shards(const char *path, rdb_load_result *res, char *err, size
 /* Keep keys whose TTL has passed (a replica loading its master's file
  * leaves expiry to the master). */
 #define RDB_LOAD_KEEP_EXPIRED 1
-/* As rdb_load_into_shards, with RDB_LOAD_* flags. */
+/* Add to the dataset instead of replacing it: the shards' databases are not
+ * emptied first (an AOF's bases, one per shard, or an RDB preamble followed
+ * by commands). A key already present fails the load as a duplicate. */
+#define RDB_LOAD_KEEP_DATA 2
+/* Leave the shards marked loading when the load ends (successfully or
+ * not): the caller loads more (AOF commands) and clears the mark itself. */
+#define RDB_LOAD_STAY_LOADING 4
+/* As rdb_load_into_shards, with RDB_LOAD_* flags. A failed load empties
+ * the shards' databases whatever the flags. */
 int rdb_load_into_shards_flags(const char *path, int flags, rdb_load_result *res, char *err, size_t errlen);
 
 /* Start-up: before the shard threads start, mark them loading when `path`
