@@ -9,7 +9,9 @@
  *   promised  the head once promised; non-NULL exactly while the shard is paused;
  *   max_promised_seq  never decreases: a SCHEDULE below it is rejected;
  *   deferred  requests from other shards that arrived while paused (FIFO);
- *   stalled   local clients whose input waits for the pause to end.
+ *   stalled   local clients whose input waits for the pause to end;
+ *   hop_msg   the HOP being answered while its answer is deferred
+ *             (txn_defer_answer), at most one: the coordinator waits for it.
  * Messages between one sender and one receiver keep their order (mailbox
  * FIFO per producer), so a CANCEL for an old seq always precedes the
  * SCHEDULE of the retry. Replies for a superseded seq are ignored. */
@@ -40,11 +42,29 @@ struct rk_txn_queue {
     rk_msg *deferred_head, *deferred_tail;
     rk_client **stalled;
     size_t n_stalled, cap_stalled;
+    rk_txn_msg *hop_msg;     /* the running hop's message (in_hop) or the deferred one */
+    int in_hop;              /* inside exec->hop() */
+    int answer_deferred;     /* txn_defer_answer() was called for hop_msg */
 };
 
 enum { PHASE_NEW = 0, PHASE_SCHEDULING, PHASE_RUNNING };
 
 static _Atomic uint64_t g_txn_seq = 1;
+
+/* The durability hook (txn.h): set by the AOF writer, read by any coordinator. */
+static int (*_Atomic g_needs_sync)(void);
+static rk_hop_fn *_Atomic g_sync_hop;
+
+void txn_set_sync_hook(int (*needs_sync)(void), rk_hop_fn *sync_hop) {
+    atomic_store(&g_sync_hop, sync_hop);
+    atomic_store(&g_needs_sync, needs_sync);
+}
+
+void txn_seq_at_least(uint64_t next) {
+    uint64_t cur = atomic_load(&g_txn_seq);
+    while (cur < next && !atomic_compare_exchange_weak(&g_txn_seq, &cur, next)) {
+    }
+}
 
 uint64_t txn_all_shards(void) {
     return g_nshards == 64 ? ~0ull : ((1ull << g_nshards) - 1);
@@ -172,8 +192,22 @@ void txn_hop_on(rk_txn *t, uint64_t mask, rk_hop_fn *hop, rk_step_fn *step) {
     txn_run_hop(t);
 }
 
+/* A top-level transaction that ran asks its participants to make their
+ * journaled bytes durable first (txn_set_sync_hook); 1 when that hop was
+ * started (txn_finish runs again as its step). */
+static int txn_sync_first(rk_txn *t) {
+    if (t->synced || t->parent || t->phase != PHASE_RUNNING) return 0;
+    int (*needs)(void) = atomic_load_explicit(&g_needs_sync, memory_order_relaxed);
+    rk_hop_fn *hop = atomic_load_explicit(&g_sync_hop, memory_order_relaxed);
+    if (!needs || !hop || !needs()) return 0;
+    t->synced = 1;
+    txn_hop(t, hop, txn_finish);
+    return 1;
+}
+
 void txn_finish(rk_txn *t) {
     assert(t->pending == 0);
+    if (txn_sync_first(t)) return;
     if (t->phase == PHASE_RUNNING && !t->parent) {
         for (int i = 0; i < g_nshards; i++)
             if (t->shard_mask & (1ull << i)) send_txn(i, MSG_TXN_RELEASE, t, t->seq, t->coord->id);
@@ -281,13 +315,36 @@ static void part_on_hop(rk_shard *s, rk_txn_msg *m) {
     /* A hop only ever arrives for the transaction this shard promised (or a
      * sub-transaction of it, inside EXEC). */
     assert(q->promised && q->promised->t == m->t && q->promised->seq == m->seq);
+    assert(!q->answer_deferred && !q->in_hop && q->hop_msg == NULL);
+    q->hop_msg = m;
+    q->in_hop = 1;
     exec->hop(s, exec, &exec->out[s->id]);
+    q->in_hop = 0;
+    if (q->answer_deferred) return; /* txn_answer_deferred() sends it */
+    q->hop_msg = NULL;
+    reply_txn(m, MSG_TXN_HOP_DONE, s->id);
+}
+
+void txn_defer_answer(rk_shard *s) {
+    struct rk_txn_queue *q = s->txq;
+    assert(q->in_hop && q->hop_msg && !q->answer_deferred);
+    q->answer_deferred = 1;
+}
+
+void txn_answer_deferred(rk_shard *s) {
+    struct rk_txn_queue *q = s->txq;
+    assert(q->answer_deferred && q->hop_msg);
+    q->answer_deferred = 0;
+    if (q->in_hop) return; /* answered at once: part_on_hop replies */
+    rk_txn_msg *m = q->hop_msg;
+    q->hop_msg = NULL;
     reply_txn(m, MSG_TXN_HOP_DONE, s->id);
 }
 
 static void part_on_release(rk_shard *s, rk_txn_msg *m) {
     struct rk_txn_queue *q = s->txq;
     assert(q->promised && q->promised->t == m->t && q->promised->seq == m->seq);
+    assert(!q->answer_deferred && q->hop_msg == NULL);
     queue_remove(q, m->t, m->seq);
     free(m);
     try_promise(s);

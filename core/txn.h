@@ -67,6 +67,7 @@ struct rk_txn {
     uint64_t promised_mask;
     uint64_t hop_mask;          /* participants of the running hop */
     rk_txn *parent;             /* non-NULL: a sub-transaction run inside EXEC's transaction */
+    int synced;                 /* the durability hop (txn_set_sync_hook) ran */
 };
 
 /* Creates a transaction over shard_mask for a client's command (argv is
@@ -85,6 +86,29 @@ void txn_hop_on(rk_txn *t, uint64_t mask, rk_hop_fn *hop, rk_step_fn *step);
 void txn_finish(rk_txn *t);
 /* Mask with every shard. */
 uint64_t txn_all_shards(void);
+
+/* ---- durability before release (docs/aof.md "Multi-shard transactions") ----
+ *
+ * When needs_sync() returns non-zero at txn_finish of a top-level
+ * transaction that ran (not a sub-transaction inside EXEC: only EXEC's own
+ * finish), one more hop runs `sync_hop` on every participant before they
+ * are released; a participant whose journaled bytes are not yet durable
+ * calls txn_defer_answer() there and txn_answer_deferred() once they are.
+ * So no participant runs anything after the transaction before it is
+ * durable on all of them. Set by the AOF writer (storage/aof_writer.c);
+ * both pointers are read atomically by any shard, set from any thread. */
+void txn_set_sync_hook(int (*needs_sync)(void), rk_hop_fn *sync_hop);
+/* Inside a hop function: do not answer the hop when it returns; the answer
+ * is sent by txn_answer_deferred() (on the same shard, later, e.g. from a
+ * file completion; or at once from inside the hop, which then answers
+ * normally). At most one deferred answer per shard: a shard is paused on
+ * one transaction, and its coordinator waits for the answer. */
+void txn_defer_answer(struct rk_shard *s);
+void txn_answer_deferred(struct rk_shard *s);
+/* Start-up only (before clients are served, shards idle; any one thread):
+ * the next transaction number is at least `next`. The AOF loader found
+ * numbers up to next-1 in the logs; numbers keep increasing across restarts. */
+void txn_seq_at_least(uint64_t next);
 
 /* Shard side: called by shard.c for transaction messages and by the
  * dispatcher to know whether commands must wait. */

@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "core/msg.h"
 #include "core/shard.h"
 
 /* Bounds (see aof_writer.c for why these values). */
@@ -33,6 +34,9 @@ typedef struct aof_writer_info {
     uint64_t delayed_fsync;  /* aof_delayed_fsync count */
     int write_error;         /* 0, or the errno of the failing write/fsync (aof_last_write_status:err while set) */
     int64_t last_fsync_ms;
+    int broken;              /* the journal overran the writer: the file misses commands;
+                                writes are refused until a rewrite switches files */
+    uint64_t next_pos;       /* position after every byte handed to the writer (written or not) */
 } aof_writer_info;
 
 /* Opens (creating if needed) dirpath/name for appending at its current size,
@@ -75,11 +79,22 @@ int aof_writer_pending(const rk_shard *s);
 /* no-appendfsync-on-rewrite support: the coordinator says when a rewrite runs. */
 void aof_writer_set_rewriting(rk_shard *s, int on);
 
-/* Durable multi-shard transactions: installs (or with on = 0 removes) the
- * txn sync hook (core/txn.h txn_set_sync_hook) that makes a top-level
- * transaction's participants fsync their journaled bytes before it is
- * finished, while any shard runs appendfsync always. Process-wide; call
- * from any thread (an atomic flag). */
+/* Group commit across shards: shard_exec_request (core/client.c) must call
+ * this before sending a request's reply home. Returns 1 when the writer
+ * keeps the reply (under appendfsync always, while bytes journaled so far
+ * are not durable, or while earlier replies are held): it is sent with
+ * shard_send(req->home, ...) once the fsync covering this iteration
+ * completed. 0: send it now. Held replies are linked through m.next (no
+ * allocation); their number is bounded by the requests in flight. */
+int aof_writer_hold_reply(rk_shard *s, rk_req *req);
+
+/* Durable multi-shard transactions: installs the txn sync hook (core/txn.h
+ * txn_set_sync_hook) and turns it on (on = 1: the AOF counts as on) or off.
+ * While it is on and any shard runs appendfsync always, a top-level
+ * transaction's participants make their journaled bytes durable before it
+ * is finished (a deferred hop answer); with no-appendfsync-on-rewrite in
+ * effect on a participant, that one answers at once. Process-wide; any
+ * thread (atomics). */
 void aof_writer_sync_txns(int on);
 
 #endif
