@@ -35,6 +35,7 @@
 #include "core/pubsub.h"
 #include "core/shard.h"
 #include "core/txn.h"
+#include "storage/aof_writer.h"
 
 static _Atomic uint64_t g_next_client_id = 1;
 /* Connected clients over all shards, for maxclients: the one counter
@@ -529,6 +530,16 @@ static int dispatch(rk_client *c, int argc, rk_slice *argv) {
                            "instance is configured to report errors during writes if RDB snapshotting fails "
                            "(stop-writes-on-bgsave-error option). Please check the Redis logs for details about "
                            "the RDB error.");
+        return DISPATCH_DONE;
+    }
+    /* Then the AOF (Redis's writeCommandsDeniedByDiskError): process-wide,
+     * since a write routed to any shard may need the failing one's file. */
+    char aof_err[160];
+    if (s->aofw && ((cmd->flags & CMD_WRITE) || rk_slice_eq_nocase(argv[0], "ping")) &&
+        aof_writer_refuses_writes(s, aof_err, sizeof(aof_err))) {
+        s->cmdstats[cmd->id].rejected_calls++;
+        multi_flag_error(c);
+        reply_error_now(c, aof_err);
         return DISPATCH_DONE;
     }
     if (s->loading.active && !(cmd->flags & CMD_LOADING)) {
