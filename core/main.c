@@ -28,6 +28,7 @@
 #include "core/dict.h"
 #include "core/log.h"
 #include "core/shard.h"
+#include "storage/aof.h"
 #include "storage/persist.h"
 #include "storage/rdb_load.h"
 
@@ -184,6 +185,7 @@ static void seed_hash(void) {
 }
 
 typedef struct startup_load {
+    const rk_config *cfg;  /* appendonly yes: the AOF instead of dump.rdb */
     const char *path;
     int rc;
     char err[512];
@@ -195,7 +197,10 @@ static void *startup_load_main(void *p)
     startup_load *l = p;
     rdb_load_result res;
     memset(&res, 0, sizeof res);
-    l->rc = rdb_load_into_shards(l->path, &res, l->err, sizeof l->err);
+    if (l->cfg->appendonly)
+        l->rc = aof_startup(l->cfg, l->err, sizeof l->err); /* dump.rdb is not loaded, as Redis 7.0 */
+    else
+        l->rc = rdb_load_into_shards(l->path, &res, l->err, sizeof l->err);
     ssize_t n;
     do
         n = write(l->done_fd, "x", 1);
@@ -211,6 +216,7 @@ static int load_data_from_disk(const rk_config *cfg, const sigset_t *stop_signal
 {
     static startup_load l; /* outlives main's frame if the process exits mid-load */
     int fds[2];
+    l.cfg = cfg;
     l.path = cfg->dbfilename;
     if (pipe2(fds, O_CLOEXEC) != 0) {
         rk_log(LL_WARNING, "Cannot load the DB: pipe: %s", strerror(errno));
@@ -318,11 +324,13 @@ int main(int argc, char **argv) {
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
 
     persist_install_plugins();
+    aof_install_plugins();
     for (int i = 0; i < g_nshards; i++) {
         g_shards[i] = shard_create(i, &cfg, err, sizeof(err));
         if (!g_shards[i]) { rk_log(LL_WARNING, "Cannot create shard %d: %s", i, err); return 1; }
     }
-    rdb_load_mark_loading(cfg.dbfilename);
+    if (cfg.appendonly) aof_mark_loading();
+    else rdb_load_mark_loading(cfg.dbfilename);
     for (int i = 0; i < g_nshards; i++) {
         if (shard_start(g_shards[i], fds[i], nfds[i], err, sizeof(err)) != 0) {
             rk_log(LL_WARNING, "Cannot start %s", err);

@@ -49,6 +49,7 @@
 #include "core/sha1.h"
 #include "core/shard.h"
 #include "core/txn.h"
+#include "storage/aof.h"
 
 #define RK_REDIS_VERSION "7.0.15"
 #define RK_RINGKV_VERSION "0.1.0"
@@ -663,7 +664,7 @@ typedef struct info_head {
     int64_t dirty;
     int32_t ndbs, ncmdstats, nerrorstats;
     rk_loading loading;
-    char persist[512];        /* shard 0: the rdb_* lines (storage/persist.c) */
+    char persist[2048];       /* shard 0: the rdb_* and aof_* lines (storage/persist.c, storage/aof.c) */
 } info_head;
 
 _Static_assert(sizeof(rk_stats) % sizeof(uint64_t) == 0, "rk_stats is summed as uint64_t words");
@@ -708,7 +709,7 @@ typedef struct info_sum {
     uint64_t blocked, channels, patterns;
     int64_t dirty;
     rk_loading loading;       /* the most advanced shard's view */
-    char persist[512];
+    char persist[2048];
     int ndbs;
     info_db *dbs;
     int ncmdstats;
@@ -906,10 +907,7 @@ static void info_persistence(rk_buf *b, const info_sum *sum) {
     const rk_loading *ld = &sum->loading;
     info_header(b, "Persistence");
     rk_buf_printf(b,
-                  "loading:%d\r\nasync_loading:0\r\nrdb_changes_since_last_save:%lld\r\n%s"
-                  "aof_enabled:0\r\naof_rewrite_in_progress:0\r\n"
-                  "aof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1\r\naof_current_rewrite_time_sec:-1\r\n"
-                  "aof_last_bgrewrite_status:ok\r\naof_last_write_status:ok\r\n",
+                  "loading:%d\r\nasync_loading:0\r\nrdb_changes_since_last_save:%lld\r\n%s",
                   ld->active, (long long)sum->dirty, sum->persist);
     if (ld->active) {
         double perc = ld->total_bytes ? (double)ld->loaded_bytes * 100.0 / (double)ld->total_bytes : 0.0;
@@ -2046,6 +2044,13 @@ const rk_command rk_server_commands[] = {
     {.name = "slowlog", .arity = -2, .acl_categories = "@slow", .exec = EXEC_CONN, .proc = slowlog_proc,
      .summary = "A container for slow log commands", .since = "2.2.12", .group = "server",
      .complexity = "Depends on subcommand.", .subcommands = k_slowlog_subs},
+    {.name = "bgrewriteaof", .arity = 1, .flags = CMD_NOSCRIPT | CMD_ADMIN, .acl_categories = "@admin @slow @dangerous",
+     .exec = EXEC_ALL, .coord = aof_bgrewriteaof_coord, .summary = "Asynchronously rewrites the append-only file to disk.",
+     .since = "1.0.0", .group = "server", .complexity = "O(1)"},
+    {.name = "waitaof", .arity = 4, .flags = CMD_NOSCRIPT | CMD_BLOCKING, .acl_categories = "@slow @connection",
+     .exec = EXEC_ALL, .coord = aof_waitaof_coord,
+     .summary = "Blocks until all of the preceding write commands sent by the connection are written to the append-only file of the master and/or replicas.",
+     .since = "7.2.0", .group = "generic", .complexity = "O(1)"},
     {.name = "debug", .arity = -2, .flags = ADMIN_FLAGS, .acl_categories = "@admin @slow @dangerous",
      .exec = EXEC_ALL, .coord = debug_coord, .summary = "A container for debugging commands", .since = "1.0.0",
      .group = "server", .complexity = "Depends on subcommand."},

@@ -33,6 +33,7 @@
 #include "core/multikey.h"
 #include "core/txn.h"
 #include "io/reply.h"
+#include "storage/aof.h"
 #include "storage/rdb_load.h"
 #include "storage/rdb_sink.h"
 #include "storage/snapshot.h"
@@ -98,11 +99,12 @@ typedef struct exit_request {
 /* What a save transaction carries (t->arg, coordinator-owned; the hops
  * read job and sink, which are set before the cut hop is sent). */
 enum op_kind { OP_BGSAVE, OP_SAVE, OP_SHUTDOWN, OP_AUTO, OP_EXIT, OP_RELOAD };
-enum claim { CLAIM_STARTED = 1, CLAIM_BUSY, CLAIM_SCHEDULED };
+enum claim { CLAIM_STARTED = 1, CLAIM_BUSY, CLAIM_SCHEDULED, CLAIM_AOF_BUSY };
 
 typedef struct save_op {
     enum op_kind kind;
     int schedule_only;         /* BGSAVE inside EXEC: Redis schedules it */
+    int schedule_arg;          /* BGSAVE SCHEDULE: scheduled while an AOF rewrite runs */
     int force;
     int notify_fd;
     rk_client *waiter;         /* SAVE/SHUTDOWN: the client answered at the end */
@@ -167,6 +169,11 @@ static void claim_hop(rk_shard *s, rk_txn *t, rk_buf *out)
         co->auto_pending = 0;
     if (co->job) {
         verdict = CLAIM_BUSY;
+    } else if (aof_rewrite_busy(s) && op->kind == OP_BGSAVE && op->schedule_arg) {
+        co->scheduled = 1; /* the snapshot slot is the AOF rewrite's: after it */
+        verdict = CLAIM_SCHEDULED;
+    } else if (aof_rewrite_busy(s)) {
+        verdict = CLAIM_AOF_BUSY;
     } else if (op->schedule_only) {
         co->scheduled = 1;
         verdict = CLAIM_SCHEDULED;
@@ -258,6 +265,33 @@ static void claim_step(rk_txn *t)
         finish_with(t, "+Background saving scheduled\r\n");
         return;
     }
+    if (verdict == CLAIM_AOF_BUSY && op->kind == OP_BGSAVE) {
+        finish_with(t, "-ERR Another child process is active (AOF?): use BGSAVE SCHEDULE in order to schedule a "
+                       "BGSAVE whenever possible.\r\n");
+        return;
+    }
+    if (verdict == CLAIM_AOF_BUSY && op->kind == OP_AUTO) {
+        finish_with(t, NULL); /* the save point fires again after the rewrite */
+        return;
+    }
+    if (verdict == CLAIM_AOF_BUSY) {
+        /* SAVE, SHUTDOWN, the exit save, DEBUG RELOAD: after the rewrite
+         * (Redis runs SAVE beside its rewrite child; the snapshot slot
+         * here is one per shard). */
+        enum waiter_kind wk = op->kind == OP_SAVE       ? W_SAVE
+                              : op->kind == OP_SHUTDOWN ? W_SHUTDOWN
+                              : op->kind == OP_RELOAD   ? W_RELOAD
+                                                        : W_EXIT;
+        save_waiter *w = add_waiter(s, wk, 0);
+        if (w) {
+            w->client = op->waiter;
+            w->force = op->force;
+            w->notify_fd = op->notify_fd;
+            finish_with(t, NULL);
+            return;
+        }
+        verdict = CLAIM_BUSY;
+    }
     if (verdict != CLAIM_STARTED) {
         if ((op->kind == OP_SHUTDOWN || op->kind == OP_EXIT) && verdict == CLAIM_BUSY) {
             /* Redis stops a running save and saves anew; here the running
@@ -311,13 +345,14 @@ static void claim_step(rk_txn *t)
  * SAVE and SHUTDOWN answer `waiter` (a client kept in its transaction state,
  * CLIENT_IN_TXN, until the save ends: see waiter_start). Returns -1 when
  * the transaction could not be created (the caller answers). */
-static int start_save(rk_client *c, rk_client *waiter, enum op_kind kind, int schedule_only, int force,
-                      int notify_fd)
+static int start_save_op(rk_client *c, rk_client *waiter, enum op_kind kind, int schedule_only, int schedule_arg,
+                         int force, int notify_fd)
 {
     save_op *op = calloc(1, sizeof *op);
     if (!op)
         return -1;
     op->kind = kind;
+    op->schedule_arg = schedule_arg;
     op->schedule_only = schedule_only;
     op->force = force;
     op->notify_fd = notify_fd;
@@ -332,6 +367,12 @@ static int start_save(rk_client *c, rk_client *waiter, enum op_kind kind, int sc
     t->arg_free = free;
     txn_start(t, claim_hop, claim_step);
     return 0;
+}
+
+static int start_save(rk_client *c, rk_client *waiter, enum op_kind kind, int schedule_only, int force,
+                      int notify_fd)
+{
+    return start_save_op(c, waiter, kind, schedule_only, 0, force, notify_fd);
 }
 
 /* SAVE and SHUTDOWN: the client's own transaction slot stays reserved
@@ -530,6 +571,9 @@ static void wake_waiter(rk_shard *s, save_waiter *w, int ok)
         if (w->kind == W_SHUTDOWN) {
             if (start_save(NULL, w->client, OP_SHUTDOWN, 0, w->force, -1) != 0)
                 reply_to_client(w->client, "-ERR Errors trying to SHUTDOWN. Check logs.\r\n");
+        } else if (w->kind == W_SAVE || w->kind == W_RELOAD) {
+            if (start_save(NULL, w->client, w->kind == W_SAVE ? OP_SAVE : OP_RELOAD, 0, 0, -1) != 0)
+                reply_to_client(w->client, "-ERR out of memory\r\n");
         } else if (start_save(NULL, NULL, OP_EXIT, 0, 0, w->notify_fd) != 0) {
             notify_exit(w->notify_fd, 'f');
         }
@@ -611,7 +655,7 @@ static void report_dirty(rk_shard *s)
 static void check_save_points(rk_shard *s)
 {
     save_coord *co = s->persist->coord;
-    if (co->job || co->auto_pending || s->loading.active)
+    if (co->job || co->auto_pending || s->loading.active || aof_rewrite_busy(s))
         return;
     if (co->scheduled) {
         co->scheduled = 0;
@@ -649,7 +693,7 @@ static void bgsave_coord(rk_client *c, const rk_command *cmd, int argc, rk_slice
     }
     /* Inside EXEC Redis schedules rather than saves. */
     int schedule_only = client_exec_txn(c) != NULL;
-    if (start_save(c, NULL, OP_BGSAVE, schedule_only, 0, -1) != 0)
+    if (start_save_op(c, NULL, OP_BGSAVE, schedule_only, argc == 2, 0, -1) != 0)
         coord_reply(c, "-ERR out of memory");
 }
 
@@ -741,7 +785,7 @@ static int persist_on_start(rk_shard *s)
         p->coord->last_time_sec = -1;
     }
     s->persist = p;
-    return 0;
+    return aof_on_start(s);
 }
 
 static void persist_on_tick(rk_shard *s)
@@ -809,17 +853,40 @@ static void persist_info(rk_shard *s, char *buf, size_t cap)
              co->job ? 1 : 0, (long long)s->persist->lastsave_s, co->last_ok ? "ok" : "err",
              (long long)co->last_time_sec, co->job ? (long long)((now - co->start_ms) / 1000) : -1LL,
              (unsigned long long)co->saves, (unsigned long long)co->last_cow);
+    aof_info_lines(s, buf, cap);
 }
 
 static void persist_on_stop(rk_shard *s)
 {
     snapshot_abandon(s);
+    aof_on_stop(s);
+}
+
+/* rdb_load.c's messages; an END clears the loading flag, which the AOF's
+ * start-up may hold (a base loaded through the RDB loader). */
+static void persist_load_msg(rk_shard *s, rk_msg *m)
+{
+    int end = m->type == MSG_LOAD_FIRST + 2; /* rdb_load.c's MSG_LOAD_END */
+    rdb_load_handle_msg(s, m);
+    if (end)
+        aof_hold_loading(s);
+}
+
+int persist_snapshot_busy(const rk_shard *s)
+{
+    return s->persist && s->persist->coord && s->persist->coord->job != 0;
+}
+
+void persist_snapshot_slot_freed(void)
+{
+    /* Job 0 wakes only the waiters that wait for the slot (job 0). */
+    broadcast_status(0, 1, 0, 0);
 }
 
 void persist_install_plugins(void)
 {
     g_shard_plugins.persist_msg = persist_msg;
-    g_shard_plugins.load_msg = rdb_load_handle_msg;
+    g_shard_plugins.load_msg = persist_load_msg;
     g_shard_plugins.on_start = persist_on_start;
     g_shard_plugins.on_tick = persist_on_tick;
     g_shard_plugins.before_wait = snapshot_before_wait;

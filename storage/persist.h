@@ -28,4 +28,11 @@ void persist_install_plugins(void);
  * nothing to save), -1 when the save failed. */
 int persist_save_before_exit(void);
 
+/* Shard 0: whether a save holds the snapshot slot (one snapshot per shard
+ * at a time; the AOF rewrite shares it, storage/aof.c). */
+int persist_snapshot_busy(const rk_shard *s);
+/* Shard 0: the AOF rewrite gave the slot back: the saves that waited for
+ * it (SAVE, SHUTDOWN, the exit save, DEBUG RELOAD) start now. */
+void persist_snapshot_slot_freed(void);
+
 #endif
