@@ -607,6 +607,10 @@ static int start_rewrite(rk_shard *s, enum rw_kind kind)
     rw->base_seq = co->next_base_seq++;
     rw->incr_seq = co->next_incr_seq++;
     rw->start_ms = rk_mstime();
+    if (kind == RW_TURN_ON && mkdir(co->dir, 0755) != 0 && errno != EEXIST) {
+        rw->failed = 1;
+        snprintf(rw->err, sizeof rw->err, "Can't create the AOF directory %.160s: %s", co->dir, strerror(errno));
+    }
     rk_slice name = RK_SLICE("bgrewriteaof");
     rk_txn *t = txn_new(NULL, aof_command(), txn_all_shards(), 1, &name);
     if (!t) {
@@ -627,8 +631,8 @@ static int start_rewrite(rk_shard *s, enum rw_kind kind)
             .result_shard = 0,
             .result_type = MSG_AOF_REWRITE_RESULT,
         };
-        rw->sink[k] = rdb_sink_start_target(rw->job, &tg, err, sizeof err);
-        if (!rw->sink[k]) {
+        rw->sink[k] = rw->failed ? NULL : rdb_sink_start_target(rw->job, &tg, err, sizeof err);
+        if (!rw->sink[k] && !rw->failed) {
             rw->failed = 1;
             snprintf(rw->err, sizeof rw->err, "%s", err);
         } else {
@@ -637,7 +641,8 @@ static int start_rewrite(rk_shard *s, enum rw_kind kind)
     }
     co->rw = rw;
     co->scheduled = 0;
-    co->rewrites++;
+    if (kind != RW_STARTUP)
+        co->rewrites++;
     if (kind == RW_STARTUP)
         for (int k = 0; k < g_nshards; k++) {
             char bname[AOF_NAME_MAX];
@@ -766,31 +771,33 @@ static void finish_rewrite(rk_shard *s, rewrite *rw)
     aof_coord *co = s->aof->coord;
     assert(co->rw == rw);
     int ok = !rw->failed && !rw->abandoned;
+    if (ok)
+        rk_log(LL_NOTICE, "Background AOF rewrite terminated with success");
     if (ok && commit_rewrite(co, rw) != 0) {
         ok = 0;
         snprintf(rw->err, sizeof rw->err, "the manifest could not be written");
     }
     co->rw = NULL;
-    co->last_time_sec = (rk_mstime() - rw->start_ms + 500) / 1000;
-    co->last_cow = rw->cow;
+    if (rw->kind != RW_STARTUP) {
+        /* The start-up's base is not a rewrite for INFO (Redis: aof_rewrites 0). */
+        co->last_time_sec = (rk_mstime() - rw->start_ms + 500) / 1000;
+        co->last_cow = rw->cow;
+        co->last_ok = ok;
+        co->consecutive_failures = ok ? 0 : co->consecutive_failures + 1;
+    }
     if (ok) {
-        co->last_ok = 1;
-        co->consecutive_failures = 0;
         co->base_size_total = 0;
         for (int k = 0; k < g_nshards; k++) {
             co->sv[k].base_size = rw->bytes[k];
             co->sv[k].base_pos = rw->cut[k];
             co->base_size_total += rw->bytes[k];
         }
-        rk_log(LL_NOTICE, "Background AOF rewrite terminated with success");
         if (co->state == AOF_WAIT_REWRITE) {
             co->state = AOF_ON;
             aof_writer_sync_txns(1);
         }
         rk_log(LL_NOTICE, "Background AOF rewrite finished successfully");
     } else {
-        co->last_ok = 0;
-        co->consecutive_failures++;
         rk_log(LL_WARNING, "Background AOF rewrite terminated with error: %s", rw->err[0] ? rw->err : "unknown");
         /* Turning on: the new INCR files follow no base; close and drop them,
          * the retry opens fresh ones. A rewrite of an AOF that is on keeps
