@@ -374,3 +374,31 @@ def test_empty_aof_is_an_empty_dataset(tmp_path, start_in_dir):
         "file appendonly.aof.1.base.rdb seq 1 type b\nfile appendonly.aof.1.incr.aof seq 1 type i\n")
     srv = start_in_dir(d, 2)
     assert srv.client().dbsize() == 0
+
+
+def test_multi_shard_transaction_recovered_whole_or_not_at_all(tmp_path, start_in_dir):
+    """Shard 1's part of the last MSET lost its #E (as after a crash): the
+    cut rule drops the transaction on both shards, and cuts the files."""
+    d = tmp_path / "own"
+    d.mkdir()
+    srv = start_in_dir(d, 2)
+    c = srv.client()
+    a, b = keys_on_shard(0, 1, "x")[0], keys_on_shard(1, 1, "y")[0]
+    c.mset({a: "1", b: "1"})
+    c.mset({a: "2", b: "2"})
+    solo = "{%s}-solo" % a                  # a's slot: shard 0
+    c.set(solo, "kept")
+    srv.stop()
+    aofdir = d / "appendonlydir"
+    s1 = next(aofdir / n for n in os.listdir(aofdir) if ".s1." in n and n.endswith(".incr.aof"))
+    data = s1.read_bytes()
+    last_e = data.rindex(b"#E ")
+    s1.write_bytes(data[:last_e])
+    srv = start_in_dir(d, 2)
+    c = srv.client()
+    wait_loaded(c)
+    assert c.get(a) == b"1" and c.get(b) == b"1"
+    log = srv.log_text()
+    assert "is not complete in every shard" in log
+    # shard 0's log was cut at the transaction's #B: what followed it there is gone too
+    assert c.get(solo) is None
