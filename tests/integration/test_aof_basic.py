@@ -231,3 +231,58 @@ def test_waitaof(tmp_path):
             assert res[1][1] == 0 and res[1][0] in (0, 1)  # inside MULTI it never blocks
         finally:
             srv.stop()
+
+
+def test_redis_appendonlydir_migrates(tmp_path):
+    """Debian's redis-server 7.0 writes an appendonlydir (a base, an INCR
+    file); ringkv loads it, rewrites it into its per-shard layout before
+    serving, and removes Redis's files once its manifest is committed."""
+    import shutil
+    import subprocess
+    rs = shutil.which("redis-server")
+    if not rs:
+        pytest.skip("redis-server not installed")
+    from conftest import free_port
+    data = tmp_path / "data"
+    data.mkdir()
+    port = free_port()
+    proc = subprocess.Popen([rs, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data),
+                             "--appendonly", "yes", "--save", "", "--enable-debug-command", "yes"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        rc = redis.Redis(port=port)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                rc.ping()
+                break
+            except redis.ConnectionError:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        fill(rc)
+        rc.bgrewriteaof()
+        time.sleep(0.5)
+        rc.set("after-rewrite", 1)
+        rc.rpush("after-list", "a", "b")
+        expected = digest(rc)
+        try:
+            rc.shutdown(nosave=True)
+        except redis.ConnectionError:
+            pass
+    finally:
+        proc.wait(timeout=10)
+    assert (data / "appendonlydir" / "appendonly.aof.2.base.rdb").exists()
+    srv = Server(data, directives={"appendonly": "yes", "save": '""'}).start()
+    try:
+        assert digest(srv.client()) == expected
+        files = set(os.listdir(data / "appendonlydir"))
+        assert files == listed_files(srv) | {MANIFEST}
+        assert all(".s0." in f or ".s1." in f for f in listed_files(srv))
+        assert "Removing the history file appendonly.aof.2.base.rdb in the background" in srv.log_text()
+    finally:
+        srv.stop()
+    srv.start()
+    try:
+        assert digest(srv.client()) == expected
+    finally:
+        srv.stop()
