@@ -51,6 +51,7 @@ struct rdb_sink {
     int checksum;
     int incremental_fsync;
     int result_shard, result_type;
+    int aof_timestamp;
     char dir[SINK_PATH_MAX];
     char final_name[SINK_PATH_MAX]; /* the paths: dir/... (just the name when dir is ".") */
     char tmp_name[SINK_PATH_MAX];
@@ -188,8 +189,16 @@ static int sink_rename(rdb_sink *k)
 
 static void write_header(rdb_sink *k)
 {
-    if (k->format == SINK_FMT_COMMANDS)
-        return; /* a base of commands is just its commands */
+    if (k->format == SINK_FMT_COMMANDS) {
+        /* A base of commands is just its commands, after the optional
+         * timestamp annotation (Redis's genAofTimestampAnnotationIfNeeded). */
+        if (k->aof_timestamp) {
+            char ts[32];
+            int n = snprintf(ts, sizeof ts, "#TS:%lld\r\n", k->start.aux.ctime);
+            sink_write(k, ts, (size_t)n);
+        }
+        return;
+    }
     rk_buf hdr;
     rk_buf_init(&hdr);
     rdb_writer w;
@@ -379,6 +388,7 @@ static int sink_setup(rdb_sink *k, uint64_t job, const rdb_sink_target *t, char 
     k->incremental_fsync = t->incremental_fsync;
     k->result_shard = t->result_shard;
     k->result_type = t->result_type;
+    k->aof_timestamp = t->aof_timestamp;
     k->fd = -1;
     k->start.m.type = MSG_SNAP_START;
     return 0;

@@ -65,6 +65,8 @@ typedef struct rdb_sink_target {
     int incremental_fsync;    /* fdatasync every RDB_SINK_AUTOSYNC_BYTES written */
     int result_shard;         /* the shard that receives the result message */
     int result_type;          /* its message type: MSG_SAVE_RESULT for saves; the AOF passes its own */
+    int aof_timestamp;        /* SINK_FMT_COMMANDS: open with "#TS:<aux ctime>\r\n", as Redis 7.0's
+                                 rewriteAppendOnlyFileRio does under aof-timestamp-enabled */
 } rdb_sink_target;
 
 typedef struct snap_chunk {

@@ -90,7 +90,9 @@ std::vector<Cmd> parse_commands(const std::string &data)
     aof_reader_init(&r, reinterpret_cast<const unsigned char *>(data.data()), data.size(), 0);
     std::vector<Cmd> out;
     int rc;
-    while ((rc = aof_reader_next(&r)) == AOF_NEXT_CMD) {
+    while ((rc = aof_reader_next(&r)) == AOF_NEXT_CMD || rc == AOF_NEXT_ANNOTATION) {
+        if (rc == AOF_NEXT_ANNOTATION)
+            continue;
         Cmd c;
         for (int i = 0; i < r.cmd.argc; i++)
             c.emplace_back(r.cmd.argv[i], r.cmd.argvlen[i]);
@@ -218,7 +220,7 @@ protected:
     }
 
     rdb_sink *start(int first, const std::string &name, int fmt, int result_type, int incremental = 0,
-                    const std::string &dir = "")
+                    const std::string &dir = "", int timestamp = 0)
     {
         rdb_sink_target t = {};
         std::string d = dir.empty() ? dir_ : dir;
@@ -231,6 +233,7 @@ protected:
         t.incremental_fsync = incremental;
         t.result_shard = 0;
         t.result_type = result_type;
+        t.aof_timestamp = timestamp;
         char err[128] = "";
         rdb_sink *k = rdb_sink_start_target(++job_, &t, err, sizeof err);
         EXPECT_NE(k, nullptr) << err;
@@ -489,7 +492,7 @@ TEST_F(SnapshotSinkTest, IncrementalFsyncBigBase)
         set(0, i % kDbs, "big:" + std::to_string(i), obj_new_string_noint(v.data(), v.size()));
     }
     auto want = expected_commands(0);
-    rdb_sink *k = start(0, "ao.s0.6.base.aof", SINK_FMT_COMMANDS, kAofResult, 1);
+    rdb_sink *k = start(0, "ao.s0.6.base.aof", SINK_FMT_COMMANDS, kAofResult, 1, "", 1);
     ASSERT_NE(k, nullptr);
     ASSERT_EQ(snapshot_begin_fmt(shard(0), k, job_, SNAP_FMT_COMMANDS), 0);
     send_start(k, 1);
@@ -497,8 +500,10 @@ TEST_F(SnapshotSinkTest, IncrementalFsyncBigBase)
     ASSERT_EQ(res.size(), 1u);
     EXPECT_TRUE(res[0].ok) << res[0].err;
     EXPECT_GT(res[0].bytes, 2ull * RDB_SINK_AUTOSYNC_BYTES);
+    std::string data = read_file(dir_ + "/ao.s0.6.base.aof");
+    EXPECT_EQ(data.substr(0, 16), "#TS:1700000000\r\n") << "aof-timestamp-enabled opens the base";
     int selects = 0;
-    auto got = commands_by_key(read_file(dir_ + "/ao.s0.6.base.aof"), &selects);
+    auto got = commands_by_key(data, &selects);
     EXPECT_TRUE(got == want);
 }
 
