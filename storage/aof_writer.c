@@ -149,6 +149,7 @@ struct aof_writer {
     gate_ent gq[GATE_MAX];
     unsigned gq_head, gq_n;
     int gate_open;               /* a barrier was taken and not yet closed by an immediate release */
+    uint64_t last_gate_jend;     /* journal end at the newest barrier */
     rk_msg *batch, *batch_tail;  /* replies held in this iteration, not yet on an entry */
     waiter wq[WAITERS_CAP];
     unsigned wq_head, wq_n;
@@ -486,6 +487,12 @@ static void gate_push(aof_writer *w, uint64_t ticket, uint64_t jend) {
  * period ends with a barrier released at once. */
 static void gate(aof_writer *w) {
     uint64_t jend = jend_now(w);
+    /* While the file cannot be written, an iteration that journaled nothing
+     * takes no barrier: ungated connections (readers) go on, as the issue
+     * asks; connections holding replies keep them (and what follows them)
+     * until the retry succeeded. The price, only during the outage: a read
+     * may show a write whose reply is still held. */
+    if ((w->error || w->overrun) && jend <= w->last_gate_jend && !w->batch) return;
     int dep = gate_mode(w) && jend > release_point(w);
     if (!dep && !w->gate_open && !w->batch && w->gq_n == 0) return;
     uint64_t t = rk_loop_output_barrier(w->s->loop);
@@ -497,16 +504,20 @@ static void gate(aof_writer *w) {
         w->batch = w->batch_tail = NULL;
         send_msgs(m);
         w->gate_open = 0;
+        w->last_gate_jend = jend_now(w);
         return;
     }
     gate_push(w, t, jend);
     w->gate_open = 1;
+    w->last_gate_jend = jend_now(w);
 }
 
 int aof_writer_hold_reply(rk_shard *s, rk_req *req) {
     aof_writer *w = s->aofw;
     if (!w) return 0;
     if (!w->batch && w->gq_n == 0 && !(gate_mode(w) && jend_now(w) > release_point(w))) return 0;
+    /* During an outage replies that journaled nothing go (see gate()). */
+    if ((w->error || w->overrun) && !w->batch && jend_now(w) <= w->last_gate_jend) return 0;
     atomic_store_explicit(&req->m.next, NULL, memory_order_relaxed);
     if (w->batch_tail) atomic_store_explicit(&w->batch_tail->next, &req->m, memory_order_relaxed);
     else w->batch = &req->m;
@@ -773,6 +784,12 @@ int aof_writer_refuses_writes(const rk_shard *s, char *msg, size_t cap) {
     return 1;
 }
 
+int aof_writer_global_error(void) {
+    if (atomic_load_explicit(&g_err_shards, memory_order_relaxed) == 0) return 0;
+    int e = atomic_load_explicit(&g_last_errno, memory_order_relaxed);
+    return e ? e : EIO;
+}
+
 void aof_writer_get_info(const rk_shard *s, aof_writer_info *out) {
     memset(out, 0, sizeof(*out));
     const aof_writer *w = s->aofw;
@@ -843,6 +860,8 @@ static void aof_writer_txn_sync_hop(rk_shard *s, rk_txn *t, rk_buf *out) {
     (void)out;
     aof_writer *w = s->aofw;
     if (!w || !gate_mode(w) || jend_now(w) <= w->synced_j) return;
+    /* During an outage a transaction that journaled nothing here goes (see gate()). */
+    if ((w->error || w->overrun) && jend_now(w) <= w->last_gate_jend) return;
     txn_defer_answer(s);
     /* The reserved slot: a shard is paused on one transaction at a time. */
     int rc = add_waiter(w, WAITERS_CAP, txn_durable, NULL);

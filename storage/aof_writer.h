@@ -67,6 +67,10 @@ void aof_writer_on_tick(rk_shard *s);
  * "MISCONF Errors writing to the AOF file: <strerror>". */
 int aof_writer_refuses_writes(const rk_shard *s, char *msg, size_t cap);
 void aof_writer_get_info(const rk_shard *s, aof_writer_info *out);
+/* Any thread: 0 while every shard can write its AOF, else the errno of the
+ * latest failure (what MISCONF and aof_last_write_status report, without
+ * waiting for a periodic report). */
+int aof_writer_global_error(void);
 /* cb(s, ud) runs (on this shard, from a completion) once an fsync covering
  * every byte journaled before this call has completed -- at once
  * (synchronously, before returning) if nothing is pending. Submits the
