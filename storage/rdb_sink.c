@@ -239,7 +239,7 @@ static void take_chunk(rdb_sink *k, snap_chunk *c)
         if (c->failed) {
             char id[16];
             snprintf(id, sizeof id, "%d", c->shard);
-            sink_fail(k, ENOMEM, "snapshot of shard %s", id);
+            sink_fail(k, c->failed, "snapshot of shard %s", id);
         }
     }
     if (!k->started) {

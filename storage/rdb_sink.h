@@ -74,7 +74,8 @@ typedef struct snap_chunk {
     uint64_t job;
     int shard;
     int last;            /* the shard's final chunk */
-    int failed;          /* last chunk only: the shard could not snapshot (out of memory) */
+    int failed;          /* last chunk only: 0, or why the shard could not snapshot (an errno:
+                            ENOMEM; EBUSY when another snapshot runs on the shard) */
     uint64_t peak_bytes; /* last chunk only: the shard's peak snapshot memory */
     rk_buf data;         /* freed by the shard when the chunk comes back */
     struct snap_chunk *qnext; /* sink only: chunks that arrived before the start */

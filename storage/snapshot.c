@@ -32,6 +32,7 @@
 #include "storage/snapshot.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <roaring/roaring.h>
 #include <stdlib.h>
 #include <string.h>
@@ -237,7 +238,7 @@ static int send_chunk(struct rk_snapshot *sn, int last)
     rk_buf_init(&sn->out);
     sn->out_db = -1;
     if (last) {
-        c->failed = sn->failed;
+        c->failed = sn->failed ? ENOMEM : 0;
         c->peak_bytes = sn->peak_bytes;
     } else {
         sn->credits--;
@@ -342,10 +343,32 @@ int snapshot_begin(rk_shard *s, rdb_sink *sink, uint64_t job)
     return snapshot_begin_fmt(s, sink, job, SNAP_FMT_RDB);
 }
 
+/* Tells the sink this shard's part failed (err: an errno), so its file
+ * ends (failed) at once. */
+static void report_failed_part(rk_shard *s, rdb_sink *sink, uint64_t job, int err)
+{
+    snap_chunk *c = calloc(1, sizeof *c);
+    if (!c) {
+        /* Without the last chunk the sink would wait forever. */
+        rk_log(LL_WARNING, "Out of memory starting a snapshot on shard %d", s->id);
+        abort();
+    }
+    c->job = job;
+    c->shard = s->id;
+    c->last = 1;
+    c->failed = err;
+    rdb_sink_send(sink, c);
+}
+
 int snapshot_begin_fmt(rk_shard *s, rdb_sink *sink, uint64_t job, int fmt)
 {
-    assert(s->snap == NULL);
     assert(fmt == SNAP_FMT_RDB || fmt == SNAP_FMT_COMMANDS);
+    if (s->snap) {
+        rk_log(LL_WARNING, "Shard %d cannot snapshot for job %llu: a snapshot is already running", s->id,
+               (unsigned long long)job);
+        report_failed_part(s, sink, job, EBUSY);
+        return -1;
+    }
     struct rk_snapshot *sn = calloc(1, sizeof *sn);
     if (!sn)
         goto oom;
@@ -380,19 +403,7 @@ int snapshot_begin_fmt(rk_shard *s, rdb_sink *sink, uint64_t job, int fmt)
     }
     return 0;
 oom:
-    /* Tell the sink this part failed, so the save ends (failed) at once. */
-    {
-        snap_chunk *c = calloc(1, sizeof *c);
-        if (!c) {
-            rk_log(LL_WARNING, "Out of memory starting a snapshot on shard %d", s->id);
-            abort();
-        }
-        c->job = job;
-        c->shard = s->id;
-        c->last = 1;
-        c->failed = 1;
-        rdb_sink_send(sink, c);
-    }
+    report_failed_part(s, sink, job, ENOMEM);
     return -1;
 }
 

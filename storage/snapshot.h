@@ -29,8 +29,9 @@
 enum { SNAP_FMT_RDB = SINK_FMT_RDB, SNAP_FMT_COMMANDS = SINK_FMT_COMMANDS };
 
 /* In the cut hop. Takes the cut and starts streaming into `sink`. On
- * allocation failure the shard reports a failed part to the sink (the save
- * fails as a whole) and returns -1. */
+ * allocation failure, or when a snapshot already runs on this shard (one
+ * per shard: a save and an AOF rewrite must not overlap), the shard
+ * reports a failed part to the sink (its file fails) and returns -1. */
 int snapshot_begin(rk_shard *s, rdb_sink *sink, uint64_t job);
 /* As snapshot_begin, in record format fmt (SNAP_FMT_*; the sink's format
  * must match). */

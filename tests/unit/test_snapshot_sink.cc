@@ -564,6 +564,45 @@ TEST_F(SnapshotSinkTest, FailedSinkAbortsItsOwnShard)
     EXPECT_TRUE(list_dir(dir_).empty());
 }
 
+// One snapshot per shard: a second one (a save while a rewrite runs) fails
+// its own file with EBUSY and leaves the running one alone.
+TEST_F(SnapshotSinkTest, SecondSnapshotOnAShardFailsItsSinkOnly)
+{
+    populate(1, 20000);
+    auto want = expected_values(1);
+    rdb_sink *a = start(1, "first.rdb", SINK_FMT_RDB, kAofResult);
+    uint64_t job_a = job_;
+    rdb_sink *b = start(1, "second.rdb", SINK_FMT_RDB, kAofResult);
+    uint64_t job_b = job_;
+    ASSERT_TRUE(a && b);
+    ASSERT_EQ(snapshot_begin_fmt(shard(1), a, job_a, SNAP_FMT_RDB), 0);
+    EXPECT_EQ(snapshot_begin_fmt(shard(1), b, job_b, SNAP_FMT_COMMANDS), -1);
+    send_start(b, 0);
+    send_start(a, 0);
+    auto res = pump(2, kAofResult);
+    ASSERT_EQ(res.size(), 2u);
+    for (auto &r : res) {
+        if (r.job == job_a) {
+            EXPECT_TRUE(r.ok) << r.err;
+        } else {
+            EXPECT_EQ(r.job, job_b);
+            EXPECT_FALSE(r.ok);
+            EXPECT_NE(r.err.find("snapshot of shard 1: Device or resource busy"), std::string::npos) << r.err;
+        }
+    }
+    std::string data = read_file(dir_ + "/first.rdb");
+    Loaded l;
+    rdb_load_hooks h = {};
+    h.key = load_key;
+    char err[256] = "";
+    ASSERT_EQ(rdb_file_load_hooks(reinterpret_cast<const unsigned char *>(data.data()), data.size(), &h, &l, err,
+                                  sizeof err, nullptr),
+              0)
+        << err;
+    EXPECT_EQ(l.val, want);
+    EXPECT_EQ(list_dir(dir_), std::vector<std::string>{"first.rdb"});
+}
+
 TEST_F(SnapshotSinkTest, LiveSinksAreBounded)
 {
     std::vector<rdb_sink *> sinks;
