@@ -107,6 +107,9 @@ static int listen_on(const char *addr, int port, int backlog, int reuseport) {
     return fd;
 }
 
+/* How long start-up waits for a port still held by a process just killed. */
+#define LISTEN_RETRY_MS 3000
+
 /* One port for every shard: with port 0 the first socket picks it. */
 static int open_listeners(rk_config *cfg, int fds[RK_MAX_SHARDS][16], int *nfds) {
     for (int s = 0; s < g_nshards; s++) nfds[s] = 0;
@@ -118,6 +121,14 @@ static int open_listeners(rk_config *cfg, int fds[RK_MAX_SHARDS][16], int *nfds)
          * port already in use: bind once without it first, as a check. */
         if (cfg->port != 0) {
             int probe = listen_on(addr, cfg->port, 1, 0);
+            /* A process killed with SIGKILL may hold its sockets a moment
+             * longer: the kernel ends its io_uring requests (a pending
+             * accept holds the listening socket) after the process is
+             * gone. Bounded: LISTEN_RETRY_MS. */
+            for (int waited = 0; probe == -1 && errno == EADDRINUSE && waited < LISTEN_RETRY_MS; waited += 50) {
+                usleep(50 * 1000);
+                probe = listen_on(addr, cfg->port, 1, 0);
+            }
             if (probe >= 0) close(probe);
             else if (probe == -1) {
                 rk_log(LL_WARNING, "Warning: Could not create server TCP listening socket %s:%d: bind: %s",

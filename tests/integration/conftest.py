@@ -644,3 +644,12 @@ def real_redis_in_dir():
     yield start
     for server in started:
         server.stop()
+
+
+def prlimit_fsize(pid, soft):
+    """Sets only the soft RLIMIT_FSIZE: raising a hard limit again needs
+    CAP_SYS_RESOURCE, which containers often drop."""
+    exe = shutil.which("prlimit")
+    if not exe:
+        pytest.skip("prlimit not installed")
+    subprocess.run([exe, "--pid", str(pid), "--fsize=%s:" % soft], check=True, timeout=10)

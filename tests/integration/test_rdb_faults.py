@@ -12,14 +12,13 @@ The corrupt files are built here byte by byte (independent of our writer)."""
 
 import os
 import re
-import shutil
 import subprocess
 import time
 
 import pytest
 import redis
 
-from conftest import persistence, raw, wait_bgsave_done, wait_exit
+from conftest import persistence, prlimit_fsize, raw, wait_bgsave_done, wait_exit
 from rdbgen import crc64, rdb_len, rdb_str
 
 MISCONF = ("MISCONF Redis is configured to save RDB snapshots, but it's currently unable to "
@@ -138,15 +137,6 @@ def test_unknown_type_refused(server_in_dir, tmp_path):
 
 
 # ---- full disk during BGSAVE ------------------------------------------------------------
-
-def prlimit_fsize(pid, soft):
-    """Sets only the soft RLIMIT_FSIZE: raising a hard limit again needs
-    CAP_SYS_RESOURCE, which containers often drop."""
-    exe = shutil.which("prlimit")
-    if not exe:
-        pytest.skip("prlimit not installed")
-    subprocess.run([exe, "--pid", str(pid), "--fsize=%s:" % soft], check=True, timeout=10)
-
 
 def call(c, *args):
     try:
