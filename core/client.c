@@ -313,6 +313,9 @@ void shard_exec_request(rk_shard *s, rk_req *req) {
     req->blocked = ctx.block_requested;
     req->block_timeout = ctx.block_timeout;
     req->m.type = MSG_REPLY;
+    /* Group commit across shards: under appendfsync always the reply goes
+     * home only once the fsync covering this shard's write completed. */
+    if (s->aofw && aof_writer_hold_reply(s, req)) return;
     shard_send(req->home, &req->m);
 }
 

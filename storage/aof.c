@@ -97,6 +97,7 @@ typedef struct shard_report {
     uint64_t delayed_fsync;
     int write_error;
     int fsync_pending;
+    int broken;           /* the writer fell behind its journal: only a rewrite repairs it */
 } shard_report;
 
 typedef struct shard_view {
@@ -630,9 +631,13 @@ static int start_rewrite(rk_shard *s, enum rw_kind kind)
             .incremental_fsync = s->cfg.aof_rewrite_incremental_fsync,
             .result_shard = 0,
             .result_type = MSG_AOF_REWRITE_RESULT,
+            .aof_timestamp = s->cfg.aof_timestamp_enabled,
         };
-        rw->sink[k] = rw->failed ? NULL : rdb_sink_start_target(rw->job, &tg, err, sizeof err);
-        if (!rw->sink[k] && !rw->failed) {
+        rw->sink[k] = NULL;
+        if (rw->failed)
+            continue; /* no sink: nothing to wait for from this shard */
+        rw->sink[k] = rdb_sink_start_target(rw->job, &tg, err, sizeof err);
+        if (!rw->sink[k]) {
             rw->failed = 1;
             snprintf(rw->err, sizeof rw->err, "%s", err);
         } else {
@@ -975,6 +980,7 @@ static void report(rk_shard *s)
         r.delayed_fsync = info.delayed_fsync;
         r.write_error = info.write_error;
         r.fsync_pending = aof_writer_pending(s) != 0;
+        r.broken = info.broken;
     }
     a->last_report_ms = now;
     if (memcmp(&r, &a->last, sizeof r) == 0)
@@ -1034,6 +1040,15 @@ static void coord_tick(rk_shard *s)
         if (start_rewrite(s, co->state == AOF_ON ? RW_BG : RW_TURN_ON) != 0)
             co->scheduled = 1;
         return;
+    }
+    /* Journal bytes a writer never got are only in memory: a new base
+     * holds them again (writes are refused meanwhile). */
+    for (int k = 0; co->state == AOF_ON && k < g_nshards; k++) {
+        if (co->sv[k].r.broken) {
+            rk_log(LL_WARNING, "The AOF of shard %d fell behind its journal: rewriting it", k);
+            start_rewrite(s, RW_BG);
+            return;
+        }
     }
     /* Redis's rule (serverCron): grown past min-size and by percentage over
      * the size the last rewrite left. */
@@ -1427,7 +1442,8 @@ void aof_info_lines(rk_shard *s, char *buf, size_t cap)
     if (len >= cap)
         return;
     int enabled = co->state != AOF_OFF || s->cfg.appendonly;
-    int write_err = 0;
+    /* The process-wide error is current; the shards' reports lag up to 100 ms. */
+    int write_err = aof_writer_global_error() != 0;
     uint64_t buffered = 0, delayed = 0, pending_fsync = 0;
     for (int k = 0; k < g_nshards; k++) {
         write_err |= co->sv[k].r.write_error != 0;

@@ -375,7 +375,7 @@ TEST_F(ConfigTest, RdbDirectives) {
 
 TEST_F(ConfigTest, GetGlob) {
     auto all = get("*");
-    EXPECT_EQ(all.size(), 47u);
+    EXPECT_EQ(all.size(), 58u);
     auto some = get("SLOWLOG-*");
     EXPECT_EQ(some.size(), 2u);
     EXPECT_EQ(some["slowlog-max-len"], "128");
