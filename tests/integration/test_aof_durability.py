@@ -165,7 +165,7 @@ def test_everysec_loses_at_most_about_two_seconds(tmp_path):
         stop_and_check([server])
 
 
-@pytest.mark.parametrize("fsync", ["always", "everysec", "no"])
+@pytest.mark.parametrize("fsync", [pytest.param("always", marks=pytest.mark.smoke), "everysec", "no"])
 def test_cross_shard_transfers_are_whole_after_kill(tmp_path, fsync):
     """Balances on both shards; MULTI/EXEC moves units between them. After
     each kill the total is unchanged and a counter bumped in the same

@@ -96,6 +96,7 @@ def check_refusing_then_resume(server, writers, make_room):
     assert "AOF write error looks solved" in server.log_text()
 
 
+@pytest.mark.smoke
 @pytest.mark.parametrize("fsync", ["always", "everysec"])
 def test_file_size_limit_refuses_writes_then_resumes(tmp_path, fsync):
     server = Server(tmp_path / "data", directives={"appendonly": "yes", "appendfsync": fsync, "save": '""'})

@@ -235,6 +235,7 @@ def test_legacy_with_rdb_preamble(tmp_path, real_redis_in_dir, start_in_dir, nsh
 # ---------------------------------------------------------------------------
 # ringkv's own AOF
 
+@pytest.mark.smoke
 def test_ringkv_restart_same_and_other_shard_count(tmp_path, start_in_dir):
     d = tmp_path / "own"
     d.mkdir()
@@ -325,6 +326,7 @@ def test_truncated_multi_reverted(tmp_path, start_in_dir):
     assert "Revert incomplete MULTI/EXEC transaction in AOF file appendonly.aof" in srv.log_text()
 
 
+@pytest.mark.smoke
 def test_corruption_in_the_middle(tmp_path, real_redis_in_dir, start_in_dir):
     src, _, _ = redis_dir(tmp_path, real_redis_in_dir, "yes")
     d = tmp_path / "rk"
@@ -376,6 +378,7 @@ def test_empty_aof_is_an_empty_dataset(tmp_path, start_in_dir):
     assert srv.client().dbsize() == 0
 
 
+@pytest.mark.smoke
 def test_multi_shard_transaction_recovered_whole_or_not_at_all(tmp_path, start_in_dir):
     """Shard 1's part of the last MSET lost its #E (as after a crash): the
     cut rule drops the transaction on both shards, and cuts the files."""
