@@ -28,6 +28,9 @@
  *     the old files as history; the history files are removed; the manifest
  *     again without them. Any failure: the new bases are removed and the
  *     manifest of step 2 stays in charge.
+ * With appendonly no (BGREWRITEAOF only, as Redis 7.0) there is no writer:
+ * the cut only starts the snapshots (every base at position 0) and step 3
+ * commits a manifest of the bases alone, every older file as history.
  *
  * Manifest writes are blocking (temp, fsync, rename, directory fsync) and
  * happen on shard 0 only: at start-up (clients held by -LOADING), at a cut
@@ -86,7 +89,11 @@ _Static_assert((int)MSG_AOF_COORD_LAST_ <= (int)MSG_AOF_LAST + 1, "aof.c's messa
 #define AOF_NAME_MAX 256
 
 enum aof_state { AOF_OFF = 0, AOF_ON, AOF_WAIT_REWRITE };
-enum rw_kind { RW_BG, RW_TURN_ON, RW_STARTUP };
+/* RW_BG: the AOF is on, the writers switch at the cut. RW_TURN_ON and
+ * RW_STARTUP: every writer opens at the cut and the AOF is on once the bases
+ * exist. RW_OFF: BGREWRITEAOF with appendonly no (Redis 7.0 does it too):
+ * bases only, no writer, no INCR file; the manifest lists the bases. */
+enum rw_kind { RW_BG, RW_TURN_ON, RW_STARTUP, RW_OFF };
 
 /* What a shard last told shard 0. */
 typedef struct shard_report {
@@ -140,6 +147,7 @@ typedef struct aof_coord {
     int64_t retry_at_ms;
     rewrite *rw;
     uint64_t next_job;
+    int am_known;                  /* am reflects the disk (0 until read when started with appendonly no) */
     int last_ok;
     int64_t last_time_sec;
     uint64_t rewrites, consecutive_failures, last_cow;
@@ -295,6 +303,67 @@ static void seqs_from_manifest(aof_coord *co)
     long long m = b > i ? b : i;
     co->next_base_seq = (b > m ? b : m) + 1;
     co->next_incr_seq = (i > m ? i : m) + 1;
+}
+
+/* The sequence number of one of our file names (<prefix>.s<k>.<seq>.…),
+ * or 0 when the name is not one of ours. */
+static long long seq_of_our_name(const aof_coord *co, const char *n)
+{
+    size_t plen = strlen(co->prefix);
+    if (strncmp(n, co->prefix, plen) != 0 || n[plen] != '.' || n[plen + 1] != 's')
+        return 0;
+    const char *p = n + plen + 2;
+    if (*p < '0' || *p > '9')
+        return 0;
+    while (*p >= '0' && *p <= '9')
+        p++;
+    if (*p++ != '.' || *p < '1' || *p > '9')
+        return 0;
+    char *end;
+    errno = 0;
+    long long seq = strtoll(p, &end, 10);
+    return errno == 0 && *end == '.' ? seq : 0;
+}
+
+/* Moves both sequence counters past every file of ours in the directory,
+ * listed or not: a new name never meets an older file (a writer opened on
+ * it would append to that file's bytes). */
+static void seqs_past_dir_files(aof_coord *co)
+{
+    DIR *d = opendir(co->dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        long long seq = seq_of_our_name(co, e->d_name);
+        if (seq >= co->next_base_seq)
+            co->next_base_seq = seq + 1;
+        if (seq >= co->next_incr_seq)
+            co->next_incr_seq = seq + 1;
+    }
+    closedir(d);
+}
+
+/* Started with appendonly no, the coordinator reads the directory's
+ * manifest when a rewrite first needs it (BGREWRITEAOF, turning on), as
+ * Redis 7.0 reads its manifest at start-up whatever appendonly says: the
+ * files it names become that rewrite's history and are removed after the
+ * commit. An unreadable manifest is logged and replaced by the rewrite's
+ * (its files are then left alone, never loaded again). Blocking, small. */
+static void learn_manifest(aof_coord *co)
+{
+    char mpath[AOF_PATH_MAX + AOF_NAME_MAX], err[512];
+    struct stat st;
+    path_in_dir(mpath, sizeof mpath, co->dir, co->manifest_name);
+    aof_manifest_release(&co->am);
+    aof_manifest_init(&co->am);
+    if (stat(mpath, &st) == 0 && aof_manifest_load(&co->am, mpath, err, sizeof err) != 0)
+        rk_log(LL_WARNING, "The AOF manifest can't be read, the rewrite replaces it: %s", err);
+    if (co->am.n == 0)
+        co->am.ringkv = 1;
+    seqs_from_manifest(co);
+    seqs_past_dir_files(co);
+    co->am_known = 1;
 }
 
 static aof_info *last_incr(aof_manifest *am, int shard)
@@ -476,7 +545,10 @@ static void rewrite_hop(rk_shard *s, rk_txn *t, rk_buf *out)
         char name[AOF_NAME_MAX];
         aof_name_incr(name, sizeof name, s->cfg.appendfilename, s->id, rw->incr_seq);
         int rc;
-        if (rw->kind == RW_BG) {
+        if (rw->kind == RW_OFF) {
+            rc = -1; /* no writer to switch or open: only the snapshot */
+            assert(!s->aofw);
+        } else if (rw->kind == RW_BG) {
             rc = s->aofw ? aof_writer_switch(s, name, &a.cut, a.err, sizeof a.err) : -1;
             if (!s->aofw)
                 snprintf(a.err, sizeof a.err, "the AOF is not open on shard %d", s->id);
@@ -503,6 +575,18 @@ static void rewrite_hop(rk_shard *s, rk_txn *t, rk_buf *out)
     a.used_mem = rk_alloc_thread_used();
     if (rk_buf_append(out, &a, sizeof a) != 0)
         rk_buf_clear(out);
+}
+
+/* Whether a rewrite of this kind opens or switches the writers at its cut. */
+static int rw_has_writers(const rewrite *rw)
+{
+    return rw->kind != RW_OFF;
+}
+
+/* Whether a rewrite of this kind turns the AOF on when it succeeds. */
+static int rw_turns_on(const rewrite *rw)
+{
+    return rw->kind == RW_TURN_ON || rw->kind == RW_STARTUP;
 }
 
 /* The manifest at the cut: every shard that switched gets its new INCR
@@ -570,7 +654,7 @@ static void rewrite_step(rk_txn *t)
         aux.used_mem += a.used_mem;
         rw->cut[k] = a.cut;
         rw->switched[k] = a.switched;
-        if (!a.switched) {
+        if (!a.switched && rw_has_writers(rw)) {
             rw->failed = 1;
             snprintf(rw->err, sizeof rw->err, "%s", a.err);
         }
@@ -605,13 +689,16 @@ static int start_rewrite(rk_shard *s, enum rw_kind kind)
     rw->job = AOF_JOB_BASE + ++co->next_job;
     rw->kind = kind;
     rw->fmt = s->cfg.aof_use_rdb_preamble ? SNAP_FMT_RDB : SNAP_FMT_COMMANDS;
-    rw->base_seq = co->next_base_seq++;
-    rw->incr_seq = co->next_incr_seq++;
     rw->start_ms = rk_mstime();
-    if (kind == RW_TURN_ON && mkdir(co->dir, 0755) != 0 && errno != EEXIST) {
+    if ((kind == RW_TURN_ON || kind == RW_OFF) && mkdir(co->dir, 0755) != 0 && errno != EEXIST) {
         rw->failed = 1;
         snprintf(rw->err, sizeof rw->err, "Can't create the AOF directory %.160s: %s", co->dir, strerror(errno));
     }
+    if (!rw->failed && !co->am_known)
+        learn_manifest(co);
+    rw->base_seq = co->next_base_seq++;
+    /* Redis opens no INCR file for a rewrite with the AOF off. */
+    rw->incr_seq = rw_has_writers(rw) ? co->next_incr_seq++ : 0;
     rk_slice name = RK_SLICE("bgrewriteaof");
     rk_txn *t = txn_new(NULL, aof_command(), txn_all_shards(), 1, &name);
     if (!t) {
@@ -678,7 +765,8 @@ static void send_to_all(int type)
 
 /* The manifest after a successful rewrite: the new bases, the old files as
  * history (Redis's order: history is removed after this is durable), the
- * INCR files the cut started. A Redis manifest's files (migration) cannot
+ * INCR files the cut started (none with the AOF off: every INCR file is
+ * then history, as Redis's markRewrittenIncrAofAsHistory without aof_fd). A Redis manifest's files (migration) cannot
  * share a ringkv manifest: they are listed in `gone` instead. */
 static int manifest_after(aof_coord *co, const rewrite *rw, aof_manifest *m, aof_manifest *gone)
 {
@@ -693,7 +781,7 @@ static int manifest_after(aof_coord *co, const rewrite *rw, aof_manifest *m, aof
     }
     for (size_t i = 0; i < co->am.n; i++) {
         const aof_info *f = &co->am.files[i];
-        if (f->type == AOF_TYPE_INCR && f->seq == rw->incr_seq && co->am.ringkv)
+        if (rw_has_writers(rw) && f->type == AOF_TYPE_INCR && f->seq == rw->incr_seq && co->am.ringkv)
             continue; /* the new INCR file, added below */
         aof_info h = *f;
         h.type = AOF_TYPE_HIST;
@@ -704,7 +792,7 @@ static int manifest_after(aof_coord *co, const rewrite *rw, aof_manifest *m, aof
             return -1;
         }
     }
-    for (int k = 0; k < g_nshards; k++) {
+    for (int k = 0; rw_has_writers(rw) && k < g_nshards; k++) {
         char name[AOF_NAME_MAX];
         incr_name(co, name, sizeof name, k, rw->incr_seq);
         if (add_entry(m, name, rw->incr_seq, AOF_TYPE_INCR, k, rw->cut[k], AOF_POS_NONE) != 0)
@@ -797,7 +885,7 @@ static void finish_rewrite(rk_shard *s, rewrite *rw)
             co->sv[k].base_pos = rw->cut[k];
             co->base_size_total += rw->bytes[k];
         }
-        if (co->state == AOF_WAIT_REWRITE) {
+        if (co->state == AOF_WAIT_REWRITE && rw_turns_on(rw)) {
             co->state = AOF_ON;
             aof_writer_sync_txns(1);
         }
@@ -807,7 +895,7 @@ static void finish_rewrite(rk_shard *s, rewrite *rw)
         /* Turning on: the new INCR files follow no base; close and drop them,
          * the retry opens fresh ones. A rewrite of an AOF that is on keeps
          * them: the manifest of the cut names them. */
-        int turning_on = rw->kind != RW_BG;
+        int turning_on = rw_turns_on(rw);
         discard_new_files(co, rw, turning_on);
         if (turning_on) {
             if (!rw->abandoned)
@@ -1012,8 +1100,8 @@ static void turn_off(aof_coord *co)
 {
     co->state = AOF_OFF;
     co->scheduled = 0;
-    if (co->rw)
-        co->rw->abandoned = 1;
+    if (co->rw && rw_has_writers(co->rw))
+        co->rw->abandoned = 1; /* a rewrite with the AOF off never needed it */
     aof_writer_sync_txns(0);
     send_to_all(MSG_AOF_CLOSE);
 }
@@ -1037,7 +1125,8 @@ static void coord_tick(rk_shard *s)
     if (co->rw || persist_snapshot_busy(s))
         return;
     if (co->scheduled && rk_mstime() >= co->retry_at_ms) {
-        if (start_rewrite(s, co->state == AOF_ON ? RW_BG : RW_TURN_ON) != 0)
+        enum rw_kind kind = co->state == AOF_ON ? RW_BG : co->state == AOF_OFF ? RW_OFF : RW_TURN_ON;
+        if (start_rewrite(s, kind) != 0)
             co->scheduled = 1;
         return;
     }
@@ -1233,7 +1322,7 @@ void aof_waitaof_coord(rk_client *c, const rk_command *cmd, int argc, rk_slice *
 
 /* ---- BGREWRITEAOF -------------------------------------------------------- */
 
-enum { BG_STARTED = 1, BG_SCHEDULED, BG_BUSY, BG_OFF };
+enum { BG_STARTED = 1, BG_SCHEDULED, BG_BUSY };
 
 static void bg_hop(rk_shard *s, rk_txn *t, rk_buf *out)
 {
@@ -1242,8 +1331,6 @@ static void bg_hop(rk_shard *s, rk_txn *t, rk_buf *out)
     unsigned char v;
     if (co->rw) {
         v = BG_BUSY;
-    } else if (co->state == AOF_OFF) {
-        v = BG_OFF;
     } else if (persist_snapshot_busy(s) || !co->ready) {
         co->scheduled = 1;
         co->retry_at_ms = 0;
@@ -1274,12 +1361,6 @@ static void bg_step(rk_txn *t)
     case BG_BUSY:
         reply_error(&t->r, "ERR Background append only file rewriting already in progress");
         shard_count_error(t->coord, "ERR Background append only file rewriting already in progress");
-        break;
-    case BG_OFF:
-        /* Redis 7.0 writes a base without an INCR file here; ringkv's
-         * rewrite needs the writers, which run only with appendonly yes. */
-        reply_error(&t->r, "ERR Background append only file rewriting needs appendonly yes");
-        shard_count_error(t->coord, "ERR Background append only file rewriting needs appendonly yes");
         break;
     default:
         reply_error(&t->r, "ERR out of memory");
@@ -1411,6 +1492,7 @@ int aof_on_start(rk_shard *s)
         /* With appendonly no the AOF starts OFF and the tick may act at
          * once; with yes, aof_startup's request makes it ready. */
         co->ready = !s->cfg.appendonly;
+        co->am_known = s->cfg.appendonly; /* else learn_manifest, when needed */
         a->coord = co;
     }
     s->aof = a;

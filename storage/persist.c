@@ -866,7 +866,7 @@ static void persist_on_stop(rk_shard *s)
  * start-up may hold (a base loaded through the RDB loader). */
 static void persist_load_msg(rk_shard *s, rk_msg *m)
 {
-    int end = m->type == MSG_LOAD_FIRST + 2; /* rdb_load.c's MSG_LOAD_END */
+    int end = m->type == MSG_LOAD_END;
     rdb_load_handle_msg(s, m);
     if (end)
         aof_hold_loading(s);

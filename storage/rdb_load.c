@@ -63,12 +63,6 @@
 #define LOAD_CRC_CHUNK (256u * 1024)
 #define LOAD_ERR_MAX 256
 
-enum {
-    MSG_LOAD_BEGIN = MSG_LOAD_FIRST, /* mark loading, empty the databases */
-    MSG_LOAD_BATCH,                  /* records to decode and insert */
-    MSG_LOAD_END,                    /* clear loading; with `empty`, drop what was loaded */
-};
-_Static_assert((int)MSG_LOAD_END <= (int)MSG_LOAD_LAST, "rdb_load's messages must stay in their range");
 
 /* One key record: where its pieces are in the mapped file. */
 typedef struct load_rec {

@@ -12,6 +12,7 @@
 #define RK_STORAGE_RDB_LOAD_H
 #include <stddef.h>
 #include <stdint.h>
+#include "core/msg.h"
 #include "core/shard.h"
 
 typedef struct rdb_load_result {
@@ -48,6 +49,16 @@ int rdb_load_into_shards_flags(const char *path, int flags, rdb_load_result *res
 /* Start-up: before the shard threads start, mark them loading when `path`
  * exists, so that the first client already gets -LOADING. */
 void rdb_load_mark_loading(const char *path);
+
+/* The loader's messages to the shards (MSG_LOAD_FIRST..MSG_LOAD_LAST). They
+ * are public so that the shard plugin that forwards them (persist.c) can
+ * tell an END (loading cleared) from the others. */
+enum {
+    MSG_LOAD_BEGIN = MSG_LOAD_FIRST, /* mark loading, empty the databases */
+    MSG_LOAD_BATCH,                  /* records to decode and insert */
+    MSG_LOAD_END,                    /* clear loading; with `empty`, drop what was loaded */
+};
+_Static_assert((int)MSG_LOAD_END <= (int)MSG_LOAD_LAST, "rdb_load's messages must stay in their range");
 
 /* Shard side: the MSG_LOAD_* messages (installed in g_shard_plugins). */
 void rdb_load_handle_msg(rk_shard *s, rk_msg *m);

@@ -49,11 +49,15 @@ def start(tmp_path, name="data", **directives):
     return Server(tmp_path / name, directives=d).start()
 
 
-def restart_same(srv):
+def shutdown_nosave(srv):
     c = srv.client()
     with pytest.raises(redis.ConnectionError):
         c.execute_command("SHUTDOWN", "NOSAVE")
     assert wait_exit(srv) == 0
+
+
+def restart_same(srv):
+    shutdown_nosave(srv)
     srv.start()
 
 
@@ -194,5 +198,72 @@ def test_failed_rewrite_keeps_the_old_set(tmp_path):
         assert c.bgrewriteaof()
         assert wait_rewrite_done(c)["aof_last_bgrewrite_status"] == "ok"
         assert_dir_matches_manifest(srv)
+    finally:
+        srv.stop()
+
+
+def aof_files(srv):
+    return set(os.listdir(srv.dir / "appendonlydir"))
+
+
+@pytest.mark.parametrize("preamble", ["yes", "no"])
+def test_bgrewriteaof_with_the_aof_off(tmp_path, preamble):
+    """Redis 7.0.15 with appendonly no: BGREWRITEAOF writes a base and a
+    manifest listing only the base; ringkv writes one base per shard. The
+    files an earlier run left become history and are removed; a start with
+    appendonly yes loads the bases and gives every shard an INCR file."""
+    srv = start(tmp_path, aof_use_rdb_preamble=preamble)
+    c = srv.client()
+    c.set("from-the-old-aof", 1)
+    old = aof_files(srv)
+    shutdown_nosave(srv)
+    srv.directives["appendonly"] = "no"
+    srv.start()
+    try:
+        c = srv.client()
+        assert c.dbsize() == 0  # appendonly no, no dump.rdb
+        c.execute_command("DEBUG", "POPULATE", 20000, "pop", 20)
+        c.rpush("list", *range(100))
+        c.hset("hash", mapping={"f%d" % i: i for i in range(50)})
+        c.zadd("z", {"m%d" % i: i for i in range(50)})
+        c.set("ttl", "x", px=600000)
+        with srv.raw() as conn:
+            assert conn.call("BGREWRITEAOF") == "Background append only file rewriting started"
+        info = wait_rewrite_done(c)
+        assert info["aof_enabled"] == 0
+        assert info["aof_rewrites"] == 1
+        assert info["aof_last_bgrewrite_status"] == "ok"
+        log = srv.log_text()
+        assert "Background AOF rewrite terminated with success" in log
+        assert "Background AOF rewrite finished successfully" in log
+        suffix = ".base.rdb" if preamble == "yes" else ".base.aof"
+        lines = manifest_lines(srv)
+        assert sorted((f[5], f[7], f[9], f[11]) for f in lines) == [("b", "0", "0", "0"), ("b", "1", "0", "0")]
+        assert all(f[1].endswith(suffix) for f in lines)
+        assert not {f[1] for f in lines} & old  # new names: sequence numbers past the old files
+        assert_dir_matches_manifest(srv)  # the old run's files were history: removed
+        # a second one makes the first one's bases history
+        first = {f[1] for f in lines}
+        assert c.bgrewriteaof()
+        info = wait_rewrite_done(c)
+        assert info["aof_rewrites"] == 2 and info["aof_last_bgrewrite_status"] == "ok"
+        assert not {f[1] for f in manifest_lines(srv)} & first
+        assert_dir_matches_manifest(srv)
+        before = digest(c)
+        shutdown_nosave(srv)
+    finally:
+        srv.stop()
+    srv.directives["appendonly"] = "yes"
+    srv.start()
+    try:
+        c = srv.client()
+        assert digest(c) == before
+        kinds = sorted((f[5], f[7]) for f in manifest_lines(srv))
+        assert kinds == [("b", "0"), ("b", "1"), ("i", "0"), ("i", "1")]
+        assert_dir_matches_manifest(srv)
+        c.set("after", 1)
+        before = digest(c)
+        restart_same(srv)
+        assert digest(srv.client()) == before
     finally:
         srv.stop()
