@@ -73,6 +73,7 @@ enum {
     MSG_AOF_REWRITE_END,  /* shard 0 -> shard: the rewrite ended */
     MSG_AOF_STARTUP,      /* start-up thread -> shard 0 */
     MSG_AOF_CLOSE,        /* shard 0 -> shard: the AOF is off, close the writer */
+    MSG_AOF_STOP_SNAPSHOT, /* shard 0 -> shard: the AOF is off, end the rewrite's snapshot */
     MSG_AOF_COORD_LAST_,
 };
 _Static_assert((int)MSG_AOF_COORD_LAST_ <= (int)MSG_AOF_LAST + 1, "aof.c's messages stay in their range");
@@ -863,6 +864,8 @@ static void finish_rewrite(rk_shard *s, rewrite *rw)
 {
     aof_coord *co = s->aof->coord;
     assert(co->rw == rw);
+    /* Turned off meanwhile: Redis kills its child (SIGUSR1), which counts
+     * as neither success nor failure. */
     int ok = !rw->failed && !rw->abandoned;
     if (ok)
         rk_log(LL_NOTICE, "Background AOF rewrite terminated with success");
@@ -871,7 +874,7 @@ static void finish_rewrite(rk_shard *s, rewrite *rw)
         snprintf(rw->err, sizeof rw->err, "the manifest could not be written");
     }
     co->rw = NULL;
-    if (rw->kind != RW_STARTUP) {
+    if (rw->kind != RW_STARTUP && !rw->abandoned) {
         /* The start-up's base is not a rewrite for INFO (Redis: aof_rewrites 0). */
         co->last_time_sec = (rk_mstime() - rw->start_ms + 500) / 1000;
         co->last_cow = rw->cow;
@@ -890,6 +893,10 @@ static void finish_rewrite(rk_shard *s, rewrite *rw)
             aof_writer_sync_txns(1);
         }
         rk_log(LL_NOTICE, "Background AOF rewrite finished successfully");
+    } else if (rw->abandoned) {
+        /* turn_off closed the writers already; a turning-on started since
+         * waits for this one only (the tick starts it). */
+        discard_new_files(co, rw, rw_turns_on(rw));
     } else {
         rk_log(LL_WARNING, "Background AOF rewrite terminated with error: %s", rw->err[0] ? rw->err : "unknown");
         /* Turning on: the new INCR files follow no base; close and drop them,
@@ -898,8 +905,7 @@ static void finish_rewrite(rk_shard *s, rewrite *rw)
         int turning_on = rw_turns_on(rw);
         discard_new_files(co, rw, turning_on);
         if (turning_on) {
-            if (!rw->abandoned)
-                send_to_all(MSG_AOF_CLOSE);
+            send_to_all(MSG_AOF_CLOSE);
             if (co->state == AOF_WAIT_REWRITE && rw->kind == RW_TURN_ON) {
                 co->scheduled = 1;
                 co->retry_at_ms = rk_mstime() + AOF_RETRY_DELAY_MS;
@@ -1100,10 +1106,15 @@ static void turn_off(aof_coord *co)
 {
     co->state = AOF_OFF;
     co->scheduled = 0;
-    if (co->rw && rw_has_writers(co->rw))
-        co->rw->abandoned = 1; /* a rewrite with the AOF off never needed it */
     aof_writer_sync_txns(0);
     send_to_all(MSG_AOF_CLOSE);
+    if (co->rw && rw_has_writers(co->rw)) {
+        /* Redis kills its rewrite child here. A rewrite with the AOF off
+         * never needed the AOF: it goes on. */
+        rk_log(LL_NOTICE, "Stopping the running AOF rewrite: the AOF was turned off");
+        co->rw->abandoned = 1;
+        send_to_all(MSG_AOF_STOP_SNAPSHOT);
+    }
 }
 
 static void coord_tick(rk_shard *s)
@@ -1448,6 +1459,16 @@ static void aof_msg(rk_shard *s, rk_msg *m)
             aof_writer_close(s);
         unpark_waits(s); /* answered: not durable */
         break;
+    case MSG_AOF_STOP_SNAPSHOT:
+        /* The abandoned rewrite holds the snapshot slot until every sink
+         * reported, and whatever starts the next snapshot comes from shard
+         * 0 after this message: a running snapshot here is that rewrite's
+         * (or, if its cut hop has not run yet, it runs to its end). Its
+         * sink fails and reports. */
+        free(m);
+        if (s->snap)
+            snapshot_abandon(s);
+        break;
     default:
         assert(0 && "unknown MSG_AOF_* message");
     }
@@ -1501,6 +1522,11 @@ int aof_on_start(rk_shard *s)
 
 void aof_on_stop(rk_shard *s)
 {
+    /* Redis's prepareForShutdown kills the rewrite child with this line;
+     * here persist.c abandons the shards' snapshots next, and the next
+     * start removes what the rewrite left (temp files, unlisted bases). */
+    if (s->id == 0 && s->aof && s->aof->coord && s->aof->coord->rw)
+        rk_log(LL_WARNING, "There is a child rewriting the AOF. Killing it!");
     if (s->aofw) {
         if (s->id == 0)
             rk_log(LL_NOTICE, "Calling fsync() on the AOF file.");

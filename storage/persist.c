@@ -858,8 +858,8 @@ static void persist_info(rk_shard *s, char *buf, size_t cap)
 
 static void persist_on_stop(rk_shard *s)
 {
+    aof_on_stop(s); /* first: its log names the rewrite the abandon ends */
     snapshot_abandon(s);
-    aof_on_stop(s);
 }
 
 /* rdb_load.c's messages; an END clears the loading flag, which the AOF's

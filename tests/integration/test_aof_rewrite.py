@@ -3,7 +3,9 @@ leaves only the files the manifest lists; BGREWRITEAOF during BGSAVE is
 scheduled, BGSAVE during a rewrite is refused (Redis 7.0's texts);
 aof-use-rdb-preamble no writes RESP bases; the automatic rewrite fires on
 growth; a rewrite that cannot write its bases (RLIMIT_FSIZE) leaves the old
-set in charge and the data recoverable."""
+set in charge and the data recoverable; BGREWRITEAOF with appendonly no
+writes bases only (Redis 7.0); CONFIG SET appendonly no and SHUTDOWN while a
+rewrite runs; turning on that fails is retried after 5 s."""
 import os
 import subprocess
 import threading
@@ -12,7 +14,7 @@ import time
 import pytest
 import redis
 
-from conftest import Server, wait_exit
+from conftest import Server, prlimit_fsize, wait_exit
 
 MANIFEST = "appendonly.aof.manifest"
 
@@ -264,6 +266,118 @@ def test_bgrewriteaof_with_the_aof_off(tmp_path, preamble):
         c.set("after", 1)
         before = digest(c)
         restart_same(srv)
+        assert digest(srv.client()) == before
+    finally:
+        srv.stop()
+
+
+def wait_for(cond, what, timeout=30):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def slow_rewrite_data(c):
+    """Enough keys that a rewrite takes a while (the test acts during it).
+    DEBUG POPULATE is not journaled (nor is it in Redis's AOF): a first
+    rewrite puts the keys into the AOF."""
+    c.execute_command("DEBUG", "POPULATE", 2000000, "big")
+    c.rpush("list", *range(100))
+    c.set("ttl", "x", px=600000)
+    assert c.bgrewriteaof()
+    assert wait_rewrite_done(c)["aof_last_bgrewrite_status"] == "ok"
+
+
+def test_appendonly_no_while_a_rewrite_runs(tmp_path):
+    srv = start(tmp_path)
+    try:
+        c = srv.client(socket_timeout=60)
+        slow_rewrite_data(c)
+        assert c.bgrewriteaof()
+        assert c.info("persistence")["aof_rewrite_in_progress"] == 1
+        assert c.config_set("appendonly", "no")
+        info = wait_rewrite_done(c)
+        # Redis kills its rewrite child: neither success nor failure
+        assert info["aof_enabled"] == 0
+        assert info["aof_last_bgrewrite_status"] == "ok"
+        assert info["aof_rewrites_consecutive_failures"] == 0
+        assert "Stopping the running AOF rewrite: the AOF was turned off" in srv.log_text()
+        c.set("while-off", 1)
+        c.delete("big:7")
+        assert c.config_set("appendonly", "yes")
+        info = wait_for(lambda: (lambda i: i if i["aof_rewrites"] == 3 and not i["aof_rewrite_in_progress"]
+                                 else None)(c.info("persistence")), "no turning-on rewrite")
+        assert info["aof_enabled"] == 1 and info["aof_last_bgrewrite_status"] == "ok"
+        c.set("after-on", 1)
+        before = digest(c)
+        assert_dir_matches_manifest(srv)
+        restart_same(srv)
+        c = srv.client(socket_timeout=60)
+        assert digest(c) == before
+        assert c.get("while-off") == b"1" and c.exists("big:7") == 0
+        assert_dir_matches_manifest(srv)
+    finally:
+        srv.stop()
+
+
+def test_shutdown_while_a_rewrite_runs(tmp_path):
+    srv = start(tmp_path)
+    try:
+        c = srv.client(socket_timeout=60)
+        slow_rewrite_data(c)
+        before = digest(c)
+        assert c.bgrewriteaof()
+        assert c.info("persistence")["aof_rewrite_in_progress"] == 1
+        c.set("during", 1)  # in the INCR file the cut started
+        shutdown_nosave(srv)
+        log = srv.log_text()
+        assert "There is a child rewriting the AOF. Killing it!" in log
+        assert "Calling fsync() on the AOF file." in log
+        srv.start()
+        c = srv.client(socket_timeout=60)
+        assert c.get("during") == b"1"
+        c.delete("during")
+        assert digest(c) == before
+        assert not [f for f in aof_files(srv) if f.startswith("temp-")]
+        assert_dir_matches_manifest(srv)
+        assert c.bgrewriteaof()
+        assert wait_rewrite_done(c)["aof_last_bgrewrite_status"] == "ok"
+        assert_dir_matches_manifest(srv)
+    finally:
+        srv.stop()
+
+
+def test_turning_on_fails_then_retries(tmp_path):
+    srv = start(tmp_path, appendonly="no")
+    try:
+        c = srv.client()
+        for i in range(300):
+            c.set("k%d" % i, os.urandom(1000))  # incompressible: about 150 KB per shard's base
+        # the bases cannot be written; the INCR files opened at the cut stay small
+        prlimit_fsize(srv.proc.pid, 100000)
+        assert c.config_set("appendonly", "yes")
+        info = wait_for(lambda: (lambda i: i if i["aof_last_bgrewrite_status"] == "err" else None)(
+            c.info("persistence")), "turning on did not fail")
+        failed_at = time.monotonic()
+        assert info["aof_enabled"] == 1
+        assert info["aof_rewrites_consecutive_failures"] >= 1
+        assert "Background AOF rewrite terminated with error" in srv.log_text()
+        c.set("while-failing", 1)
+        prlimit_fsize(srv.proc.pid, "unlimited")
+        info = wait_for(lambda: (lambda i: i if i["aof_last_bgrewrite_status"] == "ok" else None)(
+            c.info("persistence")), "turning on was not retried", timeout=20)
+        assert time.monotonic() - failed_at > 3  # the retry waits 5 s (Redis's CONFIG_BGSAVE_RETRY_DELAY)
+        assert info["aof_enabled"] == 1 and info["aof_rewrites_consecutive_failures"] == 0
+        c.set("after", 1)
+        before = digest(c)
+        assert_dir_matches_manifest(srv)
+        shutdown_nosave(srv)
+        srv.directives["appendonly"] = "yes"
+        srv.start()
         assert digest(srv.client()) == before
     finally:
         srv.stop()
