@@ -176,6 +176,49 @@ def test_config_set_appendonly_at_run_time(tmp_path):
         srv.stop()
 
 
+def test_turning_on_over_an_earlier_aof(tmp_path):
+    """An appendonly-no start over the files of an earlier AOF: turning on
+    writes files of new names (an INCR file of an old name would be appended
+    to, replaying the old commands at the next start), and the old files
+    become history."""
+    srv = start_aof(tmp_path)
+    c = srv.client()
+    for i in range(50):
+        c.incr("counter")
+        c.rpush("old-list", i)
+    old = {f for f in os.listdir(aof_dir(srv))}
+    with pytest.raises(redis.ConnectionError):
+        c.execute_command("SHUTDOWN", "NOSAVE")
+    assert wait_exit(srv) == 0
+    srv.directives["appendonly"] = "no"
+    srv.start()
+    try:
+        c = srv.client()
+        assert c.dbsize() == 0  # no dump.rdb: the AOF is not read with appendonly no
+        c.set("counter", 7)
+        assert c.config_set("appendonly", "yes")
+        deadline = time.monotonic() + 10
+        while c.info("persistence")["aof_rewrites"] < 1 or c.info("persistence")["aof_rewrite_in_progress"]:
+            assert time.monotonic() < deadline, "turning on did not finish"
+            time.sleep(0.05)
+        assert c.info("persistence")["aof_last_bgrewrite_status"] == "ok"
+        c.incr("counter")
+        present = set(os.listdir(aof_dir(srv)))
+        assert not (present & old) - {MANIFEST}
+        assert present == listed_files(srv) | {MANIFEST}
+        before = digest(c)
+        with pytest.raises(redis.ConnectionError):
+            c.execute_command("SHUTDOWN", "NOSAVE")
+        assert wait_exit(srv) == 0
+        srv.directives["appendonly"] = "yes"
+        srv.start()
+        c = srv.client()
+        assert digest(c) == before
+        assert c.get("counter") == b"8" and not c.exists("old-list")
+    finally:
+        srv.stop()
+
+
 def test_info_fields(tmp_path):
     srv = start_aof(tmp_path)
     try:
