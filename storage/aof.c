@@ -767,8 +767,9 @@ static void send_to_all(int type)
 /* The manifest after a successful rewrite: the new bases, the old files as
  * history (Redis's order: history is removed after this is durable), the
  * INCR files the cut started (none with the AOF off: every INCR file is
- * then history, as Redis's markRewrittenIncrAofAsHistory without aof_fd). A Redis manifest's files (migration) cannot
- * share a ringkv manifest: they are listed in `gone` instead. */
+ * then history, as Redis's markRewrittenIncrAofAsHistory without aof_fd).
+ * A Redis manifest's files (migration) cannot share a ringkv manifest:
+ * they are listed in `gone` instead. */
 static int manifest_after(aof_coord *co, const rewrite *rw, aof_manifest *m, aof_manifest *gone)
 {
     aof_manifest_init(m);
