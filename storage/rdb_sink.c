@@ -82,6 +82,10 @@ static void sink_fail(rdb_sink *k, int err, const char *fmt, const char *arg)
     char what[160];
     snprintf(what, sizeof what, fmt, arg);
     snprintf(k->result->err, sizeof k->result->err, "%.150s: %s", what, strerror(k->failed));
+    /* A shard gave its snapshot up (shutdown, the AOF turned off): the
+     * coordinator that stopped it says so; nothing failed to write. */
+    if (k->failed == ECANCELED)
+        return;
     if (k->result_type == MSG_SAVE_RESULT)
         rk_log(LL_WARNING, "Background saving error: %s", k->result->err);
     else

@@ -80,7 +80,7 @@ struct rk_snapshot {
     uint64_t inflight_bytes, peak_bytes;
     int compress, save_lru, save_lfu;
     rk_buf val;                /* scratch: one serialized value */
-    int failed;                /* allocation failed: the save fails */
+    int failed;                /* 0, or an errno: allocation failed (ENOMEM), given up (ECANCELED) */
     uint64_t commands_seen;    /* total_commands_processed at the last slice */
     int64_t slice_end_us;      /* when the last slice ended */
 };
@@ -171,7 +171,7 @@ static void walk_page(struct rk_snapshot *sn, snap_db *sd, uint32_t page, int em
             if (dict_entry_tagged(e))
                 dict_entry_set_tag(e, 0); /* written early, or added after the cut */
             else if (emit && !sn->failed && emit_entry(sn, sd, e) != 0)
-                sn->failed = 1;
+                sn->failed = ENOMEM;
         }
     }
     roaring_bitmap_add(sd->done, page);
@@ -211,7 +211,7 @@ static void before_change(dict *d, void *ud, int t, uint64_t bucket, dict_entry 
     if (dict_entry_tagged(e))
         return; /* already written, or not part of the cut */
     if (!sd->sn->failed && emit_entry(sd->sn, sd, e) != 0)
-        sd->sn->failed = 1;
+        sd->sn->failed = ENOMEM;
     dict_entry_set_tag(e, 1);
     note_peak(sd->sn);
 }
@@ -238,7 +238,7 @@ static int send_chunk(struct rk_snapshot *sn, int last)
     rk_buf_init(&sn->out);
     sn->out_db = -1;
     if (last) {
-        c->failed = sn->failed ? ENOMEM : 0;
+        c->failed = sn->failed;
         c->peak_bytes = sn->peak_bytes;
     } else {
         sn->credits--;
@@ -251,7 +251,7 @@ static int send_chunk(struct rk_snapshot *sn, int last)
 static void flush_full_chunks(struct rk_snapshot *sn)
 {
     if (sn->out.len >= SNAP_CHUNK_BYTES && sn->credits > 0 && send_chunk(sn, 0) != 0)
-        sn->failed = 1;
+        sn->failed = ENOMEM;
 }
 
 /* ---- life cycle ------------------------------------------------------ */
@@ -288,13 +288,16 @@ static void snapshot_free(struct rk_snapshot *sn)
 
 /* Ends this shard's part: the remaining bytes go as the last chunk. A
  * failed or abandoned part sends no data, only the failure. */
+/* failed: 0, or the errno the sink reports (ENOMEM; ECANCELED when the
+ * snapshot was given up rather than failed). */
 static void finish(rk_shard *s, int failed)
 {
     struct rk_snapshot *sn = s->snap;
     for (int i = 0; i < sn->ndbs; i++)
         unhook(&sn->dbs[i]);
     if (failed) {
-        sn->failed = 1;
+        if (!sn->failed)
+            sn->failed = failed;
         rk_buf_free(&sn->out);
     }
     if (send_chunk(sn, 1) != 0) {
@@ -397,7 +400,7 @@ int snapshot_begin_fmt(rk_shard *s, rdb_sink *sink, uint64_t job, int fmt)
         if (dict_size(db->keys) == 0)
             continue;
         if (hook_db(sn, &sn->dbs[sn->ndbs++], db) != 0) {
-            finish(s, 1);
+            finish(s, ENOMEM);
             return -1;
         }
     }
@@ -454,7 +457,7 @@ void snapshot_before_wait(rk_shard *s)
     int complete = walk(sn, now + slice);
     sn->slice_end_us = mono_us();
     if (sn->failed) {
-        finish(s, 1);
+        finish(s, sn->failed);
         return;
     }
     if (complete) {
@@ -483,12 +486,12 @@ void snapshot_handle_msg(rk_shard *s, rk_msg *m)
     }
     assert(m->type == MSG_SNAP_ABORT);
     if (sn && sn->job == c->job)
-        finish(s, 1);
+        finish(s, ECANCELED);
     free(c);
 }
 
 void snapshot_abandon(rk_shard *s)
 {
     if (s->snap)
-        finish(s, 1);
+        finish(s, ECANCELED);
 }
