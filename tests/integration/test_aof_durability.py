@@ -151,7 +151,7 @@ def test_everysec_loses_at_most_about_two_seconds(tmp_path):
     server = aof_server(tmp_path, "everysec")
     server.start()
     try:
-        for round_no in range(4):
+        for round_no in range(3):
             # long enough that older writes must have reached an fsync
             ws, kill_t = run_round(server, round_no, min_s=3.5, max_s=4.5)
             server.start()
