@@ -73,7 +73,7 @@ def memtier(args, port, out, seconds=None, requests=None):
     argv = [args.memtier_bin, "-s", "127.0.0.1", "-p", str(port), "--protocol=redis",
             "-c", str(args.clients), "-t", "1", "--ratio=1:0", "-d", str(args.size),
             "--key-pattern=R:R", "--key-prefix=key:", "--key-minimum=1",
-            f"--key-maximum={args.keys}", "--randomize", "--hide-histogram", f"--json-out-file={out}"]
+            f"--key-maximum={args.keys}", "--randomize", "--distinct-client-seed", "--hide-histogram", f"--json-out-file={out}"]
     argv += [f"--test-time={seconds}"] if seconds else [f"--requests={requests}"]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     sb.PROCS.append(proc)

@@ -65,7 +65,8 @@ void rk_loop_destroy(rk_loop *l);  /* closes every connection (no on_close calls
  * (for epoll under AUTO it includes why io_uring was not used). Tests and
  * operators can force fallbacks with RK_URING_DISABLE, a comma list of:
  * uring (AUTO picks epoll), multishot_accept, multishot_recv, bufring,
- * multishot_timer, multishot_poll, defer_taskrun, coop_taskrun. */
+ * multishot_timer, multishot_poll, defer_taskrun, coop_taskrun,
+ * inline_writes (file writes on the ring instead of pwrite). */
 const char *rk_loop_backend_name(const rk_loop *l);
 const char *rk_loop_features(const rk_loop *l);
 /* Stops/starts accepting new connections (used while the server is shutting down). */

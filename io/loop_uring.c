@@ -91,6 +91,7 @@ typedef struct uring_state {
     int accept_backoff; /* set on EMFILE & co; cleared by the next tick */
     int draining;       /* run() is cancelling everything before returning */
     int fop_retry;      /* a file op waits for SQ room: retried each iteration */
+    int inline_writes;  /* file writes with pwrite, fdatasync on the ring (fop_write_inline) */
     struct __kernel_timespec ts;
 } uring_state;
 
@@ -103,12 +104,12 @@ static void describe(rk_loop *l)
 {
     uring_state *u = US(l);
     snprintf(l->features, sizeof l->features,
-             "io_uring: setup=%s accept=%s recv=%s send=batched timer=%s wake=%s ring_fd=%s",
+             "io_uring: setup=%s accept=%s recv=%s send=batched timer=%s wake=%s ring_fd=%s file_write=%s",
              u->setup_name, u->f_ms_accept ? "multishot" : "re-armed",
              u->f_ms_recv ? "multishot+bufring(" RK_STR(RK_BR_ENTRIES) "x" RK_STR(RK_BR_BUFSZ) ")"
                           : "plain(per-conn " RK_STR(RK_RBUF_SZ) ")",
              u->f_ms_timer ? "multishot" : "re-armed", u->f_ms_poll ? "poll-multishot" : "poll",
-             u->f_ring_fd ? "registered" : "plain");
+             u->f_ring_fd ? "registered" : "plain", u->inline_writes ? "pwrite" : "ring");
 }
 
 /* An SQE, submitting once to make room when the SQ is full; NULL only if
@@ -201,6 +202,26 @@ static void fop_finish(rk_file_op *op, int64_t res)
     op->state = RK_FOP_DONE;
 }
 
+/* The write part of op, with pwrite on this thread: 0, or -errno. Each
+ * step advances at least one byte, so at most len steps. Why not on the
+ * ring: ext4 (Debian's default) has no non-blocking buffered writes, so the
+ * kernel hands every io_uring write to an io-wq worker thread; with one
+ * small append per loop iteration that thread switch cost more than the
+ * copy into the page cache (docs/aof.md, "Measured"). The fdatasync, the
+ * part that waits for the device, stays on the ring. */
+static int64_t fop_write_inline(rk_file_op *op)
+{
+    while (op->done < op->len) {
+        ssize_t n = pwrite(op->fd, op->buf + op->done, op->len - op->done, (off_t)(op->off + op->done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return n < 0 ? -errno : -EIO;
+        op->done += (size_t)n;
+    }
+    return 0;
+}
+
 /* op is QUEUED. Takes both SQEs at once, so that a full SQ never splits a
  * link (get_sqe would submit in between); without room it stays QUEUED
  * and arm_loop_ops retries. */
@@ -208,6 +229,17 @@ static void fop_submit(rk_loop *l, rk_file_op *op)
 {
     uring_state *u = US(l);
     assert(op->state == RK_FOP_QUEUED);
+    if (!op->sync_only && op->done < op->len && u->inline_writes) {
+        int64_t r = fop_write_inline(op);
+        if (r < 0) {
+            fop_finish(op, r);
+            return;
+        }
+        if (!(op->flags & RK_FILE_FSYNC)) {
+            fop_finish(op, (int64_t)op->len); /* delivered on the next iteration */
+            return;
+        }
+    }
     size_t left = op->sync_only ? 0 : op->len - op->done;
     unsigned chunk = left > RK_FILE_CHUNK ? RK_FILE_CHUNK : (unsigned)left;
     int sync = (op->flags & RK_FILE_FSYNC) && chunk == left;
@@ -684,7 +716,11 @@ static int uring_run(rk_loop *l)
             break;
         if (l->cfg.h.before_wait)
             l->cfg.h.before_wait(l->cfg.ud);
-        more = rk__loop_post(l) | files | u->fop_retry; /* fop_retry: do not block on it */
+        /* An op finished inside before_wait (an inline write) is due on the
+         * next iteration: do not block on it either. */
+        int due = l->fop_head != l->fop_tail &&
+                  l->fops[l->fop_head % RK_LOOP_MAX_FILE_OPS].state == RK_FOP_DONE;
+        more = rk__loop_post(l) | files | due | u->fop_retry; /* fop_retry: do not block on it */
     }
     drain_all(l);
     rk__loop_post(l); /* frees conns that finished closing; arms nothing */
@@ -832,6 +868,7 @@ static int uring_init(rk_loop *l, char *err, size_t errlen)
                        !rk__env_disabled("multishot_recv") && !rk__env_disabled("bufring");
     u->f_ms_poll = io_uring_opcode_supported(probe, IORING_OP_MKDIRAT) &&       /* 5.15 */
                    !rk__env_disabled("multishot_poll");
+    u->inline_writes = !rk__env_disabled("inline_writes");
     u->f_ms_timer = !rk__env_disabled("multishot_timer"); /* 6.4: runtime check only */
     io_uring_free_probe(probe);
 

@@ -553,7 +553,13 @@ void aof_writer_before_wait(rk_shard *s) {
     }
     if (!postpone) {
         w->postponed_since_ms = 0;
-        (void)collect(w, 0); /* OOM: the bytes wait in the journal */
+        /* Group commit: while an fsync is in flight, later iterations' bytes
+         * gather in the journal and go out with the next write+fsync, which
+         * this hook submits in the iteration its completion arrives in. The
+         * fsyncs of one file run one after another in the kernel anyway; one
+         * at a time lets each cover every reply that waited meanwhile. */
+        if (!(gate_mode(w) && w->fsync_inflight > 0))
+            (void)collect(w, 0); /* OOM: the bytes wait in the journal */
     }
     kick(w);
     gate(w);

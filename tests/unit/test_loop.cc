@@ -1021,7 +1021,7 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(Mode{"io_uring", RK_BACKEND_IO_URING, nullptr},
                       Mode{"io_uring_fallbacks", RK_BACKEND_IO_URING,
                            "multishot_accept,multishot_recv,multishot_timer,multishot_poll,"
-                           "defer_taskrun,coop_taskrun"},
+                           "defer_taskrun,coop_taskrun,inline_writes"},
                       Mode{"epoll", RK_BACKEND_EPOLL, nullptr}),
     [](const ::testing::TestParamInfo<Mode> &i) { return std::string(i.param.name); });
 
