@@ -21,8 +21,8 @@
 #include <string.h>
 
 #include "core/object.h"
-#include "core/quicklist.h"
 #include "core/t_hash.h"
+#include "core/t_list.h"
 #include "core/t_set.h"
 #include "core/t_zset.h"
 #include "core/listpack.h"
@@ -420,23 +420,12 @@ static void batch_add(batch *bt, const rk_slice *args) {
     if (++bt->items == JOURNAL_ITEMS_PER_CMD) batch_flush(bt);
 }
 
+/* One element of a list or member of a set. */
 static void set_member_cb(void *ud, const char *p, size_t len) {
     rk_slice a = {p, len};
     batch_add(ud, &a);
 }
 
-static void emit_list(batch *bt, const rk_obj *o) {
-    ql_iter it;
-    ql_entry e;
-    ql_iter_init(&it, o->u.ptr, QL_FORWARD);
-    while (ql_iter_next(&it, &e)) {
-        unsigned char buf[24];
-        size_t len;
-        const unsigned char *p = ql_entry_bytes(&e, buf, &len);
-        rk_slice a = {(const char *)p, len};
-        batch_add(bt, &a);
-    }
-}
 
 static void emit_hash(batch *bt, const rk_obj *o) {
     hash_iter it;
@@ -481,7 +470,7 @@ int journal_append_key_state(rk_journal *j, int dbid, rk_slice key, const rk_obj
         batch bt = {.j = j, .dbid = dbid, .key = key, .per_item = 1};
         rk_buf_init(&bt.body);
         switch (o->type) {
-        case OBJ_LIST: bt.cmd = "RPUSH"; emit_list(&bt, o); break;
+        case OBJ_LIST: bt.cmd = "RPUSH"; list_for_each_element(o, set_member_cb, &bt); break;
         case OBJ_SET: bt.cmd = "SADD"; set_for_each_member(o, set_member_cb, &bt); break;
         case OBJ_HASH: bt.cmd = "HSET"; bt.per_item = 2; emit_hash(&bt, o); break;
         case OBJ_ZSET: bt.cmd = "ZADD"; bt.per_item = 2; emit_zset(&bt, o); break;

@@ -40,10 +40,10 @@
 #include "core/journal.h"
 #include "core/listpack.h"
 #include "core/multikey.h"
-#include "core/quicklist.h"
 #include "core/sha1.h"
 #include "core/shard.h"
 #include "core/t_hash.h"
+#include "core/t_list.h"
 #include "core/t_set.h"
 #include "core/txn.h"
 #include "core/zskiplist.h"
@@ -300,19 +300,9 @@ static void fp_bytes(rk_sha1_ctx *c, const void *p, size_t len) {
     rk_sha1_update(c, p, len);
 }
 
+/* A list element or set member. */
 static void fp_set_member(void *ud, const char *p, size_t len) { fp_bytes(ud, p, len); }
 
-static void fp_list(rk_sha1_ctx *c, const rk_obj *o) {
-    ql_iter it;
-    ql_entry e;
-    ql_iter_init(&it, o->u.ptr, QL_FORWARD);
-    while (ql_iter_next(&it, &e)) {
-        unsigned char buf[24];
-        size_t len;
-        const unsigned char *p = ql_entry_bytes(&e, buf, &len);
-        fp_bytes(c, p, len);
-    }
-}
 
 static void fp_hash(rk_sha1_ctx *c, const rk_obj *o) {
     hash_iter it;
@@ -367,7 +357,7 @@ static int fp_key(rk_shard *sc, rk_db *db, rk_slice key, mk_fp *out) {
             fp_bytes(&c, b.ptr, b.len);
             break;
         }
-        case OBJ_LIST: fp_list(&c, o); break;
+        case OBJ_LIST: list_for_each_element(o, fp_set_member, &c); break;
         case OBJ_SET: set_for_each_member(o, fp_set_member, &c); break;
         case OBJ_HASH: fp_hash(&c, o); break;
         case OBJ_ZSET: fp_zset(&c, o); break;

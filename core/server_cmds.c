@@ -35,8 +35,8 @@
 #include "core/blocking.h"
 #include "core/client.h"
 #include "core/listpack.h"
-#include "core/quicklist.h"
 #include "core/t_hash.h"
+#include "core/t_list.h"
 #include "core/t_set.h"
 #include "core/zskiplist.h"
 #include "core/pubsub.h"
@@ -1505,6 +1505,8 @@ static void digest_pair(uint8_t digest[20], const void *a, size_t alen, const vo
 }
 
 static void digest_set_member(void *ud, const char *p, size_t len) { digest_xor(ud, p, len); }
+/* List elements are mixed in order (mixDigest), set members xored. */
+static void digest_list_element(void *ud, const char *p, size_t len) { digest_mix(ud, p, len); }
 
 /* Redis 7.0 prints zset scores for the digest with "%.17g". */
 static void digest_zset_member(uint8_t digest[20], const void *m, size_t mlen, double score) {
@@ -1543,15 +1545,7 @@ static void digest_value(uint8_t digest[20], const rk_obj *o, int has_expire) {
         rk_slice bytes = obj_string_bytes(o, tmp);
         digest_mix(digest, bytes.ptr, bytes.len);
     } else if (o->type == OBJ_LIST) {
-        ql_iter it;
-        ql_entry e;
-        ql_iter_init(&it, o->u.ptr, QL_FORWARD);
-        while (ql_iter_next(&it, &e)) {
-            unsigned char buf[24];
-            size_t len;
-            const unsigned char *p = ql_entry_bytes(&e, buf, &len);
-            digest_mix(digest, p, len);
-        }
+        list_for_each_element(o, digest_list_element, digest);
     } else if (o->type == OBJ_SET) {
         set_for_each_member(o, digest_set_member, digest);
     } else if (o->type == OBJ_HASH) {

@@ -59,6 +59,19 @@ __attribute__((constructor)) static void list_register_type(void)
 
 /* ---- helpers -------------------------------------------------------------- */
 
+void list_for_each_element(const rk_obj *o, void (*fn)(void *ud, const char *p, size_t len), void *ud)
+{
+    ql_iter it;
+    ql_entry e;
+    ql_iter_init(&it, o->u.ptr, QL_FORWARD);
+    while (ql_iter_next(&it, &e)) {
+        unsigned char buf[24];
+        size_t len;
+        const unsigned char *p = ql_entry_bytes(&e, buf, &len);
+        fn(ud, (const char *)p, len);
+    }
+}
+
 rk_obj *list_obj_create(long long fill)
 {
     quicklist *ql = ql_new(fill > INT_MAX ? INT_MAX : fill < INT_MIN ? INT_MIN : (int)fill);

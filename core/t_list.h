@@ -11,5 +11,7 @@
 /* An empty list whose nodes hold `fill` (list-max-listpack-size, clamped to
  * an int) entries or bytes; NULL when out of memory. */
 rk_obj *list_obj_create(long long fill);
+/* Calls fn with every element's bytes, head to tail (integers as text). */
+void list_for_each_element(const rk_obj *o, void (*fn)(void *ud, const char *p, size_t len), void *ud);
 
 #endif
