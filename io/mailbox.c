@@ -31,6 +31,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <poll.h>
 #include <stddef.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -142,4 +143,16 @@ void rk_mailbox_ack_wake(rk_mailbox *mb)
     } while (n < 0 && errno == EINTR);
     (void)n; /* EAGAIN: the loop already consumed the counter */
     atomic_exchange_explicit(&mb->wake_pending, 0, memory_order_acq_rel);
+}
+
+rk_msg *rk_mailbox_pop_wait(rk_mailbox *mb)
+{
+    rk_msg *m;
+    while ((m = rk_mailbox_pop(mb)) == NULL) {
+        struct pollfd pfd = {.fd = mb->efd, .events = POLLIN};
+        if (poll(&pfd, 1, -1) < 0 && errno != EINTR && errno != ENOMEM)
+            assert(0 && "poll on a mailbox eventfd failed");
+        rk_mailbox_ack_wake(mb);
+    }
+    return m;
 }

@@ -54,6 +54,9 @@ void rk_mailbox_wake(rk_mailbox *mb);
 /* Consumer thread only. NULL when empty (or when a producer is mid-push:
  * the consumer is then woken again, never left with a stranded message). */
 rk_msg *rk_mailbox_pop(rk_mailbox *mb);
+/* Consumer thread without an event loop (a loading thread): the next
+ * message, sleeping on the eventfd until one arrives. */
+rk_msg *rk_mailbox_pop_wait(rk_mailbox *mb);
 /* Consumer thread: 1 when a message is queued (or being queued), so that
  * long work can yield to it. */
 int rk_mailbox_has_messages(rk_mailbox *mb);

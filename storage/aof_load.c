@@ -46,7 +46,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -454,13 +453,7 @@ __attribute__((format(printf, 2, 3))) static void afail(aload *L, const char *fm
 static aof_msg *next_reply(aload *L)
 {
     assert(L->in_flight > 0);
-    rk_msg *m;
-    while ((m = rk_mailbox_pop(&L->job.replies)) == NULL) {
-        struct pollfd pfd = {.fd = L->job.replies.efd, .events = POLLIN};
-        if (poll(&pfd, 1, -1) < 0 && errno != EINTR && errno != ENOMEM)
-            assert(0 && "poll on an eventfd failed");
-        rk_mailbox_ack_wake(&L->job.replies);
-    }
+    rk_msg *m = rk_mailbox_pop_wait(&L->job.replies);
     L->in_flight--;
     return (aof_msg *)m;
 }

@@ -34,7 +34,6 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -310,13 +309,7 @@ __attribute__((format(printf, 3, 4))) static void lfail(loader *L, uint64_t at, 
 static load_msg *next_reply(loader *L)
 {
     assert(L->in_flight > 0);
-    rk_msg *m;
-    while ((m = rk_mailbox_pop(&L->job.replies)) == NULL) {
-        struct pollfd pfd = {.fd = L->job.replies.efd, .events = POLLIN};
-        if (poll(&pfd, 1, -1) < 0 && errno != EINTR && errno != ENOMEM)
-            assert(0 && "poll on an eventfd failed");
-        rk_mailbox_ack_wake(&L->job.replies);
-    }
+    rk_msg *m = rk_mailbox_pop_wait(&L->job.replies);
     L->in_flight--;
     return (load_msg *)m;
 }
