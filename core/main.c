@@ -108,7 +108,7 @@ static int listen_on(const char *addr, int port, int backlog, int reuseport) {
 }
 
 /* How long start-up waits for a port still held by a process just killed. */
-#define LISTEN_RETRY_MS 3000
+#define LISTEN_RETRY_MS 1000
 
 /* One port for every shard: with port 0 the first socket picks it. */
 static int open_listeners(rk_config *cfg, int fds[RK_MAX_SHARDS][16], int *nfds) {

@@ -16,6 +16,9 @@ import pytest
 
 from conftest import Server, wait_exit, keys_on_shard
 
+# Run once, in the io_uring stage (the marker is explained in pytest.ini).
+pytestmark = pytest.mark.once
+
 
 def digest(c):
     return c.execute_command("DEBUG", "DIGEST")

@@ -285,13 +285,14 @@ def slow_rewrite_data(c):
     """Enough keys that a rewrite takes a while (the test acts during it).
     DEBUG POPULATE is not journaled (nor is it in Redis's AOF): a first
     rewrite puts the keys into the AOF."""
-    c.execute_command("DEBUG", "POPULATE", 2000000, "big")
+    c.execute_command("DEBUG", "POPULATE", 500000, "big")
     c.rpush("list", *range(100))
     c.set("ttl", "x", px=600000)
     assert c.bgrewriteaof()
     assert wait_rewrite_done(c)["aof_last_bgrewrite_status"] == "ok"
 
 
+@pytest.mark.once
 def test_appendonly_no_while_a_rewrite_runs(tmp_path):
     srv = start(tmp_path)
     try:
@@ -324,6 +325,7 @@ def test_appendonly_no_while_a_rewrite_runs(tmp_path):
         srv.stop()
 
 
+@pytest.mark.once
 def test_shutdown_while_a_rewrite_runs(tmp_path):
     srv = start(tmp_path)
     try:
@@ -351,6 +353,7 @@ def test_shutdown_while_a_rewrite_runs(tmp_path):
         srv.stop()
 
 
+@pytest.mark.once
 def test_turning_on_fails_then_retries(tmp_path):
     srv = start(tmp_path, appendonly="no")
     try:

@@ -24,6 +24,9 @@ import redis
 
 from conftest import free_port, server_bin
 
+# Run once, in the io_uring stage (the marker is explained in pytest.ini).
+pytestmark = pytest.mark.once
+
 REDIS_SERVER = shutil.which("redis-server")
 REDIS_CHECK_AOF = shutil.which("redis-check-aof")
 MANIFEST = "appendonly.aof.manifest"

@@ -570,6 +570,7 @@ def random_ops(rng, n):
     return ops
 
 
+@pytest.mark.once
 @pytest.mark.slow
 def test_replayed_journal_has_the_same_digest(start_server, tmp_path):
     src = start_server()

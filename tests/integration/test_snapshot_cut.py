@@ -12,6 +12,9 @@ import pytest
 
 from conftest import Server
 
+# Run once, in the io_uring stage (the marker is explained in pytest.ini).
+pytestmark = pytest.mark.once
+
 
 def wait_save_done(c, timeout=60):
     deadline = time.monotonic() + timeout

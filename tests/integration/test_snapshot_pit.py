@@ -19,6 +19,9 @@ import pytest
 
 from conftest import cli_bin, keys_on_shard, persistence, raw, wait_bgsave_done
 
+# Run once, in the io_uring stage (the marker is explained in pytest.ini).
+pytestmark = pytest.mark.once
+
 PAD_KEYS = 500000            # DEBUG POPULATE ... pad 100: BGSAVE takes a while
 MAX_TX = 20000               # upper bound of transactions per run (pre:* keys to delete)
 CHUNK = 5000                 # keys per MGET when comparing whole ranges
