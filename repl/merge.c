@@ -244,7 +244,7 @@ static int drain_shard(repl_merge *m, shard *s, rk_buf *out) {
             }
         }
         int ncmds = 0;
-        size_t bound = span_bound(s, s->head, end, &ncmds);
+        size_t bound = k == CMD_MULTI ? span_bound(s, s->head, end, &ncmds) : r.len + SELECT_MAX;
         if (rk_buf_reserve(out, bound) != 0) return REPL_MERGE_ENOMEM;
         size_t before = out->len;
         put_span(m, s, s->head, end, out);

@@ -83,8 +83,9 @@ int repl_merge_step(repl_merge *m, rk_buf *out);
 /* Bytes emitted so far. */
 uint64_t repl_merge_offset(const repl_merge *m);
 
-/* 1 when some shard stands at the #B of a transaction that cannot be
- * emitted yet (a participant has not reached it or not fed its whole part). */
+/* After a step: 1 when some shard stands at the #B of a transaction that
+ * cannot be emitted yet (a participant has not reached it or not fed its
+ * whole part), so that shard's later records wait too. */
 int repl_merge_blocked(const repl_merge *m);
 
 /* Bytes buffered for shard (fed, not emitted). */

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -393,6 +394,148 @@ TEST(ReplMerge, FromTheJournal)
     EXPECT_EQ(g.step(), sel(0) + set("a", "1") + sel(1) + cmd({"INCR", "c"}) + MULTI + sel(0) + set("b", "2") + sel(1) +
                             cmd({"INCR", "c"}) + EXEC + MULTI + set("a", "1") + set("b", "2") + EXEC);
     for (int i = 0; i < 2; i++) journal_free(&j[i]);
+}
+
+} // namespace
+
+namespace {
+
+// Random shard streams (independent commands, single-shard units and
+// multi-shard transactions over random masks, databases switching), fed in
+// random pieces with random steps in between. A replica applying the output
+// ends with the state of applying every shard's stream; every transaction
+// is exactly one MULTI ... EXEC block holding all its commands.
+TEST(ReplMerge, RandomStreamsApplyLikeTheShards)
+{
+    const int N = 5;
+    uint64_t rnd = 88172645463325252ull;
+    auto next = [&rnd](uint64_t n) {
+        rnd ^= rnd << 13;
+        rnd ^= rnd >> 7;
+        rnd ^= rnd << 17;
+        return rnd % n;
+    };
+    for (int round = 0; round < 30; round++) {
+        std::string in[N];
+        int db[N];
+        std::map<std::string, std::string> want; // "db/key" -> value
+        std::map<std::string, int> txn_cmds;     // "t<seq>" -> commands
+        uint64_t seq = 0;
+        int counter = 0;
+        auto put = [&](int s, const std::string &tag) {
+            if (next(4) == 0) {
+                db[s] = (int)next(3);
+                in[s] += sel(db[s]);
+            }
+            std::string key = "s" + std::to_string(s) + "k" + std::to_string(next(6));
+            std::string val = tag + "_" + std::to_string(counter++);
+            in[s] += set(key, val);
+            want[std::to_string(db[s]) + "/" + key] = val;
+        };
+        for (int s = 0; s < N; s++) {
+            db[s] = (int)next(3);
+            in[s] = sel(db[s]);
+        }
+        for (int ev = 0; ev < 60; ev++) {
+            int kind = (int)next(4);
+            int s = (int)next(N);
+            if (kind <= 1) {
+                put(s, "c");
+            } else if (kind == 2) {
+                in[s] += MULTI;
+                int n = 1 + (int)next(3);
+                for (int i = 0; i < n; i++) put(s, "u");
+                in[s] += EXEC;
+            } else {
+                uint64_t mask = 0;
+                while (__builtin_popcountll(mask) < 2) mask |= 1ull << next(N);
+                seq += 1 + next(3);
+                std::string tag = "t" + std::to_string(seq);
+                int total = 0;
+                for (int t = 0; t < N; t++) {
+                    if (!(mask >> t & 1)) continue;
+                    in[t] += B(seq, mask);
+                    int n = (int)next(3);
+                    for (int i = 0; i < n; i++) put(t, tag);
+                    total += n;
+                    in[t] += E(seq);
+                }
+                if (total) txn_cmds[tag] = total;
+            }
+        }
+        Merge g(N);
+        size_t at[N] = {};
+        for (bool left = true; left;) {
+            left = false;
+            int s = (int)next(N);
+            size_t n = std::min(in[s].size() - at[s], (size_t)next(80));
+            ASSERT_EQ(g.feed(s, in[s].substr(at[s], n)), 0);
+            at[s] += n;
+            if (next(3) == 0) g.step();
+            for (int t = 0; t < N; t++) left |= at[t] < in[t].size();
+        }
+        g.step();
+        EXPECT_EQ(repl_merge_blocked(g.m), 0);
+        for (int t = 0; t < N; t++) EXPECT_EQ(repl_merge_pending(g.m, t), 0u);
+        // apply the output as a replica would
+        std::string out = g.all();
+        EXPECT_EQ(repl_merge_offset(g.m), out.size());
+        std::map<std::string, std::string> got;
+        std::map<std::string, int> seen_txn;
+        int cur = -1;
+        bool in_multi = false;
+        std::string block_tag;
+        int block_n = 0;
+        size_t p = 0;
+        while (p < out.size()) {
+            rk_journal_rec r;
+            ASSERT_EQ(journal_next_record(out.data() + p, out.size() - p, &r), 1);
+            std::string c = out.substr(p, r.len);
+            p += r.len;
+            // split the arguments
+            std::vector<std::string> a;
+            size_t q = c.find("\r\n") + 2;
+            while (q < c.size()) {
+                size_t e = c.find("\r\n", q);
+                size_t len = std::stoul(c.substr(q + 1, e - q - 1));
+                a.push_back(c.substr(e + 2, len));
+                q = e + 2 + len + 2;
+            }
+            if (a[0] == "SELECT") {
+                ASSERT_NE(std::stoi(a[1]), cur) << "a SELECT that changes nothing";
+                cur = std::stoi(a[1]);
+            } else if (a[0] == "MULTI") {
+                ASSERT_FALSE(in_multi);
+                in_multi = true;
+                block_tag.clear();
+                block_n = 0;
+            } else if (a[0] == "EXEC") {
+                ASSERT_TRUE(in_multi);
+                ASSERT_GT(block_n, 0);
+                if (block_tag[0] == 't') {
+                    EXPECT_EQ(txn_cmds[block_tag], block_n) << block_tag;
+                    seen_txn[block_tag]++;
+                }
+                in_multi = false;
+            } else {
+                ASSERT_EQ(a[0], "SET");
+                ASSERT_GE(cur, 0) << "a command before any SELECT";
+                got[std::to_string(cur) + "/" + a[1]] = a[2];
+                std::string tag = a[2].substr(0, a[2].find('_'));
+                if (tag[0] == 't' || tag[0] == 'u') {
+                    ASSERT_TRUE(in_multi) << a[2];
+                    if (block_n == 0) block_tag = tag;
+                    ASSERT_EQ(block_tag, tag) << "two transactions in one block";
+                    block_n++;
+                } else {
+                    ASSERT_FALSE(in_multi) << "an outside command inside a transaction";
+                }
+            }
+        }
+        EXPECT_FALSE(in_multi);
+        EXPECT_EQ(got, want) << "round " << round;
+        for (const auto &t : txn_cmds) EXPECT_EQ(seen_txn[t.first], 1) << t.first;
+    }
 }
 
 } // namespace
