@@ -344,17 +344,19 @@ static long parse_line_num(const char *p, size_t len, long long *v) {
 static int parse_marker(const char *p, size_t len, rk_journal_rec *rec) {
     const char *nl = memchr(p, '\n', len > 64 ? 64 : len);
     if (!nl) return len >= 64 ? -1 : 0;
-    size_t n = (size_t)(nl - p) + 1;
-    char line[64];
+    size_t n = (size_t)(nl - p) + 1; /* at most 64 */
+    char line[65];                     /* the line and its terminating NUL */
     memcpy(line, p, n);
     line[n] = '\0';
     unsigned long long seq, mask;
-    if (n < 3 || line[n - 2] != '\r') return -1;
-    if (line[1] == 'B' && sscanf(line, "#B %llu %llx", &seq, &mask) == 2) {
+    int used = -1;
+    if (n < 3 || line[n - 2] != '\r' || line[2] != ' ' || line[3] == '-') return -1;
+    /* The whole line or nothing: what the journal writes, never more. */
+    if (line[1] == 'B' && sscanf(line, "#B %llu %llx\r\n%n", &seq, &mask, &used) == 2 && (size_t)used == n) {
         *rec = (rk_journal_rec){.type = JREC_TXN_BEGIN, .len = n, .seq = seq, .mask = mask};
         return 1;
     }
-    if (line[1] == 'E' && sscanf(line, "#E %llu", &seq) == 1) {
+    if (line[1] == 'E' && sscanf(line, "#E %llu\r\n%n", &seq, &used) == 1 && (size_t)used == n) {
         *rec = (rk_journal_rec){.type = JREC_TXN_END, .len = n, .seq = seq};
         return 1;
     }

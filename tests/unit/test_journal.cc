@@ -211,6 +211,16 @@ TEST_F(Journal, MultiShardTransactionIsFramed) {
     EXPECT_EQ(0, journal_next_record("#B 1", 4, &r));
     EXPECT_EQ(-1, journal_next_record("+OK\r\n", 5, &r));
     EXPECT_EQ(-1, journal_next_record("#X 1\r\n", 6, &r));
+    EXPECT_EQ(-1, journal_next_record("#E 1 x\r\n", 8, &r));  // trailing bytes
+    EXPECT_EQ(-1, journal_next_record("#E -1\r\n", 7, &r));
+    // A marker of exactly 64 bytes (its newline at the last byte looked at).
+    std::string longest = "#B 1 " + std::string(56, '0') + "3\r\n";
+    ASSERT_EQ(64u, longest.size());
+    ASSERT_EQ(1, journal_next_record(longest.data(), longest.size(), &r));
+    EXPECT_EQ(3u, r.mask);
+    EXPECT_EQ(64u, r.len);
+    std::string too_long = "#B 1 " + std::string(57, '0') + "3\r\n";
+    EXPECT_EQ(-1, journal_next_record(too_long.data(), too_long.size(), &r));
 }
 
 TEST_F(Journal, DebugConsumerTakesWhatIsNew) {
