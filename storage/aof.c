@@ -451,11 +451,7 @@ static void startup_finish(aof_coord *co, int ok, const char *err)
     snprintf(q->err, sizeof q->err, "%s", err ? err : "");
     int fd = q->notify_fd;
     /* q belongs to the start-up thread again once it reads the byte. */
-    char b = ok ? 'y' : 'f';
-    ssize_t n;
-    do
-        n = write(fd, &b, 1);
-    while (n < 0 && errno == EINTR);
+    persist_verdict_send(fd, ok ? 'y' : 'f');
 }
 
 void aof_mark_loading(void)
@@ -1593,9 +1589,13 @@ int aof_startup(const rk_config *cfg, char *err, size_t errlen)
     }
     startup_req *q = calloc(1, sizeof *q);
     int fds[2];
-    if (!q || pipe2(fds, O_CLOEXEC) != 0) {
-        free(q);
+    if (!q) {
         snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        snprintf(err, errlen, "pipe: %s", strerror(errno));
+        free(q);
         return -1;
     }
     int rc = aof_load_at_startup(cfg->appenddirname, cfg->appendfilename, cfg->aof_load_truncated, &q->res, err,
@@ -1612,16 +1612,12 @@ int aof_startup(const rk_config *cfg, char *err, size_t errlen)
     q->m.type = MSG_AOF_STARTUP;
     q->notify_fd = fds[1];
     shard_send(0, &q->m);
-    char verdict = 'f';
-    ssize_t n;
-    do
-        n = read(fds[0], &verdict, 1);
-    while (n < 0 && errno == EINTR);
+    char verdict = persist_verdict_wait(fds[0]);
     close(fds[0]);
     close(fds[1]);
-    int ok = n == 1 && verdict == 'y';
+    int ok = verdict == 'y';
     if (!ok)
-        snprintf(err, errlen, "%s", n == 1 ? q->err : "no answer from shard 0");
+        snprintf(err, errlen, "%s", verdict ? q->err : "no answer from shard 0");
     free(q);
     return ok ? 0 : -1;
 }

@@ -784,8 +784,8 @@ void aof_writer_close(rk_shard *s) {
 
 int aof_writer_refuses_writes(const rk_shard *s, char *msg, size_t cap) {
     (void)s; /* process-wide, as Redis's aof_last_write_status */
-    if (atomic_load_explicit(&g_err_shards, memory_order_relaxed) == 0) return 0;
-    int e = atomic_load_explicit(&g_last_errno, memory_order_relaxed);
+    int e = aof_writer_global_error();
+    if (e == 0) return 0;
     snprintf(msg, cap, "MISCONF Errors writing to the AOF file: %s", strerror(e));
     return 1;
 }

@@ -141,12 +141,22 @@ static void reply_to_client(rk_client *c, const char *line)
     rk_buf_free(&b);
 }
 
-static void notify_exit(int fd, char verdict)
+void persist_verdict_send(int fd, char verdict)
 {
     ssize_t n;
     do
         n = write(fd, &verdict, 1);
     while (n < 0 && errno == EINTR);
+}
+
+char persist_verdict_wait(int fd)
+{
+    char verdict;
+    ssize_t n;
+    do
+        n = read(fd, &verdict, 1);
+    while (n < 0 && errno == EINTR);
+    return n == 1 ? verdict : 0;
 }
 
 static void ask_for_exit(void)
@@ -245,7 +255,7 @@ static void cut_step(rk_txn *t)
     case OP_EXIT:
         w = add_waiter(s, W_EXIT, op->job);
         if (!w) {
-            notify_exit(op->notify_fd, 'f');
+            persist_verdict_send(op->notify_fd, 'f');
             break;
         }
         w->notify_fd = op->notify_fd;
@@ -306,7 +316,7 @@ static void claim_step(rk_txn *t)
             }
         }
         if (op->kind == OP_EXIT)
-            notify_exit(op->notify_fd, 'f');
+            persist_verdict_send(op->notify_fd, 'f');
         if (op->waiter)
             reply_to_client(op->waiter, verdict == CLAIM_BUSY ? "-ERR Background save already in progress\r\n"
                                                               : "-ERR out of memory\r\n");
@@ -332,7 +342,7 @@ static void claim_step(rk_txn *t)
             abort(); /* shard 0 would believe a save runs forever */
         }
         if (op->kind == OP_EXIT)
-            notify_exit(op->notify_fd, 'f');
+            persist_verdict_send(op->notify_fd, 'f');
         if (op->waiter)
             reply_to_client(op->waiter, "-ERR\r\n");
         finish_with(t, op->kind == OP_BGSAVE ? "-ERR\r\n" : NULL);
@@ -575,7 +585,7 @@ static void wake_waiter(rk_shard *s, save_waiter *w, int ok)
             if (start_save(NULL, w->client, w->kind == W_SAVE ? OP_SAVE : OP_RELOAD, 0, 0, -1) != 0)
                 reply_to_client(w->client, "-ERR out of memory\r\n");
         } else if (start_save(NULL, NULL, OP_EXIT, 0, 0, w->notify_fd) != 0) {
-            notify_exit(w->notify_fd, 'f');
+            persist_verdict_send(w->notify_fd, 'f');
         }
         return;
     }
@@ -595,7 +605,7 @@ static void wake_waiter(rk_shard *s, save_waiter *w, int ok)
         }
         break;
     case W_EXIT:
-        notify_exit(w->notify_fd, ok ? 'y' : 'f');
+        persist_verdict_send(w->notify_fd, ok ? 'y' : 'f');
         break;
     case W_RELOAD:
         if (!ok || start_reload(s, w->client) != 0)
@@ -828,11 +838,11 @@ static void persist_msg(rk_shard *s, rk_msg *m)
         exit_request *q = (exit_request *)m;
         assert(s->id == 0);
         if (s->cfg.n_save_params == 0 || s->loading.active) {
-            notify_exit(q->notify_fd, 'n');
+            persist_verdict_send(q->notify_fd, 'n');
         } else {
             rk_log(LL_NOTICE, "Saving the final RDB snapshot before exiting.");
             if (start_save(NULL, NULL, OP_EXIT, 0, 0, q->notify_fd) != 0)
-                notify_exit(q->notify_fd, 'f');
+                persist_verdict_send(q->notify_fd, 'f');
         }
         free(q);
         break;
@@ -909,14 +919,10 @@ int persist_save_before_exit(void)
     q->m.type = MSG_SAVE_REQUEST;
     q->notify_fd = fds[1];
     shard_send(0, &q->m);
-    char verdict = 'f';
-    ssize_t n;
-    do
-        n = read(fds[0], &verdict, 1);
-    while (n < 0 && errno == EINTR);
+    char verdict = persist_verdict_wait(fds[0]);
     close(fds[0]);
     close(fds[1]);
-    if (n == 1 && verdict == 'y')
+    if (verdict == 'y')
         rk_log(LL_NOTICE, "DB saved on disk");
-    return n == 1 && (verdict == 'y' || verdict == 'n') ? 0 : -1;
+    return verdict == 'y' || verdict == 'n' ? 0 : -1;
 }

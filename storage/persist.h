@@ -23,6 +23,12 @@ extern const rk_command rk_persist_commands[];
  * shards start. */
 void persist_install_plugins(void);
 
+/* The start-up thread and shard 0 hand-shake over a pipe with one verdict
+ * byte: shard 0 sends it (any thread may), the start-up thread blocks for
+ * it. wait returns 0 when the pipe ended without one. */
+void persist_verdict_send(int fd, char verdict);
+char persist_verdict_wait(int fd);
+
 /* The start-up thread, on SIGTERM/SIGINT: asks shard 0 to save when save
  * points are configured, and waits. 0 when the server may exit (saved, or
  * nothing to save), -1 when the save failed. */
