@@ -108,7 +108,32 @@ typedef struct rk_config {
     int aof_use_rdb_preamble;     /* yes */
     int aof_timestamp_enabled;    /* no */
     int aof_rewrite_incremental_fsync; /* yes */
+    /* Replication (repl/); Redis 7.0 names and defaults, `slave` aliases accepted. */
+    char *replicaof_host;         /* NULL: a master (replicaof / slaveof <host> <port>) */
+    int replicaof_port;
+    char *masterauth;             /* NULL = none */
+    char *masteruser;             /* NULL = none (AUTH <masterauth> only) */
+    long long repl_backlog_size;  /* 1mb */
+    long long repl_backlog_ttl;   /* 3600 seconds; 0 = never freed */
+    int repl_diskless_sync;       /* yes */
+    long long repl_diskless_sync_delay;        /* 5 seconds */
+    long long repl_diskless_sync_max_replicas; /* 0 = no early start */
+    int repl_diskless_load;       /* enum rk_diskless_load: disabled */
+    long long repl_ping_replica_period; /* 10 seconds */
+    long long repl_timeout;       /* 60 seconds */
+    int repl_disable_tcp_nodelay; /* no */
+    long long min_replicas_to_write; /* 0 = off */
+    long long min_replicas_max_lag;  /* 10 seconds */
+    int replica_read_only;        /* yes */
+    int replica_serve_stale_data; /* yes */
+    long long replica_priority;   /* 100 */
+    char *replica_announce_ip;    /* NULL = none */
+    long long replica_announce_port; /* 0 = the listening port */
+    int replica_announced;        /* yes */
+    int replica_lazy_flush;       /* no */
 } rk_config;
+
+enum rk_diskless_load { REPL_DISKLESS_LOAD_DISABLED = 0, REPL_DISKLESS_LOAD_ON_EMPTY_DB = 1, REPL_DISKLESS_LOAD_SWAPDB = 2 };
 
 enum rk_appendfsync { AOF_FSYNC_NO = 0, AOF_FSYNC_EVERYSEC = 1, AOF_FSYNC_ALWAYS = 2 };
 

@@ -38,6 +38,8 @@ enum rk_msg_type {
     MSG_LOAD_LAST = 111,
     MSG_AOF_FIRST = 112,    /* storage/aof*.c's messages (writer, loader, coordinator) */
     MSG_AOF_LAST = 143,
+    MSG_REPL_FIRST = 144,   /* repl/'s messages (repl/repl.h): shards <-> the replication thread */
+    MSG_REPL_LAST = 191,
 };
 
 typedef struct rk_req {

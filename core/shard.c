@@ -217,6 +217,10 @@ static void shard_handle_msg(rk_shard *s, rk_msg *m) {
             g_shard_plugins.aof_msg(s, m);
             break;
         }
+        if (m->type >= MSG_REPL_FIRST && m->type <= MSG_REPL_LAST && g_shard_plugins.repl_msg) {
+            g_shard_plugins.repl_msg(s, m);
+            break;
+        }
         if (m->type >= MSG_BLOCK_FIRST && m->type <= MSG_BLOCK_LAST) {
             blocking_handle_msg(s, m);
             break;
@@ -271,6 +275,7 @@ static void shard_on_tick(void *ud) {
     clients_cron(s);
     if (g_shard_plugins.on_tick) g_shard_plugins.on_tick(s);
     if (g_shard_plugins.aof_on_tick) g_shard_plugins.aof_on_tick(s);
+    if (g_shard_plugins.repl_on_tick) g_shard_plugins.repl_on_tick(s);
 }
 
 static void shard_before_wait(void *ud) {
@@ -284,6 +289,7 @@ static void shard_before_wait(void *ud) {
     /* After the wakes: other shards must not wait for this slice of work. */
     if (g_shard_plugins.before_wait) g_shard_plugins.before_wait(s);
     if (g_shard_plugins.aof_before_wait) g_shard_plugins.aof_before_wait(s);
+    if (g_shard_plugins.repl_before_wait) g_shard_plugins.repl_before_wait(s);
 }
 
 /* ---- Life cycle ------------------------------------------------------- */
@@ -369,6 +375,7 @@ static void *shard_thread_main(void *p) {
            rk_loop_features(s->loop));
     if (rk_loop_run(s->loop) != 0) rk_log(LL_WARNING, "Shard %d: event loop failed", s->id);
     if (g_shard_plugins.on_stop) g_shard_plugins.on_stop(s);
+    if (g_shard_plugins.repl_on_stop) g_shard_plugins.repl_on_stop(s);
     return NULL;
 }
 

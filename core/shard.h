@@ -82,6 +82,16 @@ typedef struct rk_errorstat {
     uint64_t count;
 } rk_errorstat;
 
+/* What the replication thread last told this shard (MSG_REPL_STATE, see
+ * repl/repl.h), for the checks core makes per command: READONLY,
+ * MASTERDOWN, NOREPLICAS, and expiry on a replica. Written on this shard
+ * only; all zero (a master with no replicas) until the first state. */
+typedef struct rk_repl_view {
+    int is_replica;     /* replicaof is set: no active expiry; replica-read-only applies */
+    int link_up;        /* replica: the master link is up and synced */
+    int good_replicas;  /* master: online replicas whose last ACK is within min-replicas-max-lag */
+} rk_repl_view;
+
 typedef struct rk_shard {
     int id;
     pthread_t thread;
@@ -142,6 +152,11 @@ typedef struct rk_shard {
      * while the AOF is off; aof.c's per-shard state (storage/aof.c). */
     struct aof_writer *aofw;
     struct rk_aof *aof;
+    /* Replication's per-shard state (repl/repl.h: the journal feed, the
+     * role and limits the replication thread broadcasts, the master link's
+     * client on a replica); NULL until repl/ installs it in on_start. */
+    struct repl_shard *repl;
+    rk_repl_view repl_view;
 
     int active_expire_enabled;
     uint64_t expire_db_cursor;   /* which db the active expiry continues with */
@@ -171,6 +186,17 @@ typedef struct rk_shard_plugins {
     void (*aof_msg)(rk_shard *s, rk_msg *m);
     void (*aof_on_tick)(rk_shard *s);
     void (*aof_before_wait)(rk_shard *s);
+    /* Replication (repl/): its messages (MSG_REPL_*), periodic work, and
+     * its journal feed, which runs after the AOF's flush. */
+    void (*repl_msg)(rk_shard *s, rk_msg *m);
+    void (*repl_on_tick)(rk_shard *s);
+    void (*repl_before_wait)(rk_shard *s);
+    void (*repl_on_stop)(rk_shard *s);
+    /* A replica's master client (core/client.c, CLIENT_MASTER, on shard 0):
+     * the raw bytes of every command it dispatched, in stream order (each
+     * call one whole command), and its end (the connection is gone). */
+    void (*repl_master_applied)(rk_shard *s, const char *p, size_t len);
+    void (*repl_master_closed)(rk_shard *s);
 } rk_shard_plugins;
 extern rk_shard_plugins g_shard_plugins;
 

@@ -712,8 +712,8 @@ static int streams_from_manifest(aload *L, const aof_manifest *am)
         aof_manifest_load_order(am, k, order, n);
         for (size_t i = 0; i < n; i++) {
             if (lfile_init(&st->files[i], L->dir, order[i]) != 0) {
-                free(order);
                 afail(L, "%s:%d: the file name '%s' is too long", L->manifest_path, order[i]->line, order[i]->name);
+                free(order);
                 return -1;
             }
         }

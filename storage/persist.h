@@ -12,6 +12,7 @@
 #define RK_STORAGE_PERSIST_H
 #include <stddef.h>
 #include "core/command.h"
+#include "core/msg.h"
 #include "core/shard.h"
 
 /* sigqueue() value with SIGTERM: the shutdown's save (if any) is done. */
@@ -40,5 +41,49 @@ int persist_snapshot_busy(const rk_shard *s);
 /* Shard 0: the AOF rewrite gave the slot back: the saves that waited for
  * it (SAVE, SHUTDOWN, the exit save, DEBUG RELOAD) start now. */
 void persist_snapshot_slot_freed(void);
+
+/* ---- a snapshot for replicas (issue 6) ------------------------------------
+ * The replication thread asks shard 0 for one snapshot of every shard for
+ * its replicas' full sync. Disk-based: the sink writes an RDB file named
+ * `path` (in the working directory; Redis uses dbfilename) and renames it
+ * there at the end. Diskless: the sink writes the RDB stream (header to
+ * CRC, no fsync, no rename) to `fd` with blocking writes and closes it at
+ * the end (the repl thread reads the other end of a socketpair; a write
+ * error such as EPIPE fails the sink). The snapshot shares the snapshot slot
+ * with BGSAVE and the AOF rewrite: when it is taken the request comes back
+ * at once with ok = 0, busy = 1 (the repl thread retries later).
+ * At the cut every shard k writes journal_end(its journal) into cut_pos[k]
+ * (the replication feed's consumer was registered before the request, so
+ * the positions are in the feed's stream). The request comes back to
+ * `reply_to` as MSG_REPL_SNAP_CUT (ok = 1, or 0 with err); later the
+ * sink's end reaches shard 0 (which frees the slot) and is passed on to
+ * `reply_to` as a save_result (rdb_sink.h) with m.type = MSG_REPL_SNAP_DONE
+ * and job = `job`. Thread: shard 0 handles the request; fields marked
+ * "back" are written there. */
+enum {
+    MSG_REPL_SNAP_REQ = MSG_REPL_FIRST + 16, /* repl thread -> shard 0; comes back as SNAP_CUT */
+    MSG_REPL_SNAP_CUT,                       /* shard 0 -> reply_to */
+    MSG_REPL_SNAP_DONE,                      /* shard 0 -> reply_to: the sink's save_result */
+};
+typedef struct persist_repl_snap_msg {
+    rk_msg m;
+    rk_mailbox *reply_to;
+    uint64_t job;
+    int diskless;
+    int fd;                        /* diskless: the write end; the sink owns it once ok = 1 (closed by
+                                      shard 0 when the request fails) */
+    char path[256];                /* disk: the final file name */
+    /* RDB AUX fields Redis writes for a replication snapshot */
+    char repl_id[41];
+    long long repl_offset;         /* unknown at the request: written as given (-1 leaves it out) */
+    /* back */
+    int ok;
+    int busy;
+    char err[200];
+    uint64_t cut_pos[RK_MAX_SHARDS];
+} persist_repl_snap_msg;
+/* Shard 0: MSG_REPL_SNAP_REQ, and the sink's MSG_REPL_SNAP_DONE (routed
+ * here by repl/shard.c for every type of this block). */
+void persist_repl_snapshot_msg(rk_shard *s, rk_msg *m);
 
 #endif
