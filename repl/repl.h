@@ -61,8 +61,14 @@ enum {
  * writes the whole reply (RESP `resp`) into `reply` and sends the message
  * back with type MSG_REPL_CMD_DONE; it may hold it (WAIT) but answers every
  * one exactly once, also at shutdown. argv points into the same allocation
- * (repl_cmd_msg_new). `name` is argv[0] lower-cased ("info" carries the
- * section text request: argv = {"info"}). */
+ * (repl_cmd_msg_new). Commands by argv[0] (any case):
+ *   replicaof / slaveof host port | NO ONE, role, wait numreplicas timeout:
+ *     as Redis 7.0, reply in RESP `resp`;
+ *   internal, for INFO (never sent by clients; the reply is raw text, not RESP):
+ *     {"info", "replication"}: the body of the Replication section (Redis
+ *       7.0.15's fields and order, from role: on, "\r\n" after each line,
+ *       no "# Replication" header);
+ *     {"info", "stats"}: "sync_full:N\r\nsync_partial_ok:N\r\nsync_partial_err:N\r\n". */
 typedef struct repl_cmd_msg {
     rk_msg m;
     int home;                      /* the client's shard */
