@@ -194,8 +194,11 @@ typedef struct repl_master_ctl_msg {
 void repl_feed_handle_msg(rk_shard *s, rk_msg *m);
 void repl_feed_before_wait(rk_shard *s);
 void repl_feed_on_stop(rk_shard *s);
-/* commands.c's shard-side messages (CMD_DONE, STATE). */
+/* commands.c's shard-side messages (CMD_DONE, STATE), and the hooks it
+ * fills in for core (INFO's replication lines, CONFIG SET forwarding...),
+ * installed by repl_install_plugins. */
 void repl_cmd_handle_msg(rk_shard *s, rk_msg *m);
+void repl_commands_install(void);
 
 extern const struct rk_command rk_repl_commands[];
 

@@ -33,6 +33,7 @@ void repl_install_plugins(void)
 {
     g_shard_plugins.repl_on_tick = on_tick;
     replica_shard_install();
+    repl_commands_install();
     g_shard_plugins.repl_msg = route_msg;
     g_shard_plugins.repl_before_wait = repl_feed_before_wait;
     g_shard_plugins.repl_on_stop = repl_feed_on_stop;
