@@ -342,8 +342,9 @@ static int link_ask(link_attempt *a, int argc, const char **argv, char *reply, s
     return 0;
 }
 
-static int link_connect(link_attempt *a)
+static int link_connect(link_attempt *a, int *async_err)
 {
+    *async_err = 0;
     char portstr[16];
     snprintf(portstr, sizeof(portstr), "%d", a->port);
     struct addrinfo hints, *res = NULL;
@@ -370,6 +371,7 @@ static int link_connect(link_attempt *a)
                 socklen_t sl = sizeof(soerr);
                 if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0) break;
                 errno = soerr ? soerr : errno;
+                *async_err = 1; /* Redis sees it after its non-blocking connect */
             }
         }
         int e = errno;
@@ -658,10 +660,13 @@ static int link_run(link_attempt *a, replica_link_msg *ev, int *loaded)
 {
     char reply[LINK_MAX_LINE];
     *loaded = 0;
-    if (link_connect(a) < 0) {
+    int async_err;
+    if (link_connect(a, &async_err) < 0) {
         if (errno == ECANCELED) return -1;
         if (errno == ETIMEDOUT)
             rk_log(LL_WARNING, "Timeout connecting to the MASTER...");
+        else if (async_err)
+            rk_log(LL_WARNING, "Error condition on socket for SYNC: %s", a->err);
         else
             rk_log(LL_WARNING, "Unable to connect to MASTER: %s", a->err);
         return -1;
@@ -995,6 +1000,7 @@ static int target_is_current(repl_server *srv)
 static void promote(repl_server *srv)
 {
     struct repl_replica *r = srv->replica;
+    if (r->have_cached) rk_log(LL_NOTICE, "Discarding previously cached master state.");
     master_shift_replid(srv);
     master_drop_replicas(srv, "the replica became a master");
     srv->is_replica = 0;
