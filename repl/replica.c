@@ -66,6 +66,7 @@
 #include "core/log.h"
 #include "repl/replica_int.h"
 #include "repl/repl_int.h"
+#include "storage/aof.h"
 #include "storage/rdb_load.h"
 
 #define LINK_MAX_LINE 1024
@@ -447,6 +448,10 @@ static int link_load(link_attempt *a, char *err, size_t errlen)
     }
     rk_log(LL_NOTICE, "Done loading RDB, keys loaded: %llu, keys expired: %llu.",
            (unsigned long long)j.res.keys_loaded, (unsigned long long)j.res.keys_expired);
+    /* The load bypassed the journal: the AOF must restart from the new data
+     * (Redis 7.0's restartAOFAfterSYNC); a no-op with the AOF off. */
+    if (aof_request_rewrite() < 0)
+        rk_log(LL_WARNING, "Out of memory asking for the AOF rewrite after the sync: run BGREWRITEAOF");
     return 0;
 }
 
