@@ -446,8 +446,6 @@ static int link_load(link_attempt *a, char *err, size_t errlen)
         snprintf(err, errlen, "%s", j.rc > 0 ? "the file does not exist" : j.err);
         return -1;
     }
-    rk_log(LL_NOTICE, "Done loading RDB, keys loaded: %llu, keys expired: %llu.",
-           (unsigned long long)j.res.keys_loaded, (unsigned long long)j.res.keys_expired);
     /* The load bypassed the journal: the AOF must restart from the new data
      * (Redis 7.0's restartAOFAfterSYNC); a no-op with the AOF off. */
     if (aof_request_rewrite() < 0)
@@ -780,6 +778,8 @@ static int link_run(link_attempt *a, replica_link_msg *ev, int *loaded)
         }
         ev->offset = -1;
     }
+    /* Redis's REPL_STATE_TRANSFER starts here, the size still unknown (-1). */
+    link_event_simple(a, LE_STATE, RS_TRANSFER, -1, 0);
     if (link_transfer(a, loaded) < 0) return -1;
     ev->full = 1;
     return 0;
