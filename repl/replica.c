@@ -475,6 +475,22 @@ static int fsync_dir_of(const char *path)
     return rc;
 }
 
+/* Where the EOF mark ends inside chunk p[0, n) (1..n), 0 when it does not:
+ * tail holds the last 40 bytes before p (the first `got` of them only when
+ * fewer were read). */
+static size_t mark_end(const char *tail, long long got, const char *p, size_t n, const char *mark)
+{
+    char seam[2 * REPL_ID_LEN];
+    size_t t = got < REPL_ID_LEN - 1 ? (size_t)got : REPL_ID_LEN - 1;
+    size_t h = n < REPL_ID_LEN - 1 ? n : REPL_ID_LEN - 1;
+    memcpy(seam, tail + REPL_ID_LEN - t, t);
+    memcpy(seam + t, p, h);
+    const char *m = memmem(seam, t + h, mark, REPL_ID_LEN);
+    if (m) return (size_t)(m - seam) + REPL_ID_LEN - t;
+    m = memmem(p, n, mark, REPL_ID_LEN);
+    return m ? (size_t)(m - p) + REPL_ID_LEN : 0;
+}
+
 /* The payload after PSYNC/SYNC: to a temporary file, renamed to
  * dbfilename, then loaded. 0, or -1 (logged); *loaded says whether the
  * shards' data was touched. */
@@ -564,13 +580,21 @@ static int link_transfer(link_attempt *a, int *loaded)
         if (take > 0) {
             const char *p = a->in.data;
             if (usemark) {
+                /* Redis compares only the last 40 bytes read: its masters
+                 * send nothing after the mark before our first ACK. A
+                 * master that streams on at once would leave the mark inside
+                 * a read, so look for it anywhere, across the seam too. */
+                size_t end = mark_end(lastbytes, got, p, take, eofmark);
+                if (end) {
+                    take = end;
+                    eof = 1;
+                }
                 if (take >= REPL_ID_LEN) {
                     memcpy(lastbytes, p + take - REPL_ID_LEN, REPL_ID_LEN);
                 } else {
                     memmove(lastbytes, lastbytes + take, REPL_ID_LEN - take);
                     memcpy(lastbytes + REPL_ID_LEN - take, p, take);
                 }
-                if (memcmp(lastbytes, eofmark, REPL_ID_LEN) == 0) eof = 1;
             }
             size_t off = 0;
             while (off < take) {
