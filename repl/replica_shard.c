@@ -201,7 +201,11 @@ void replica_shard_msg(rk_shard *s, rk_msg *m)
             rk_buf_free(&am->a.data);
             free(am);
         }
-        if (rs.pending && (rs.starved || rs.pending->a.data.len >= REPLICA_APPLIED_CHUNK)) flush_applied(0);
+        /* Self-clocked batching: whatever gathered while the pipe was
+         * busy goes when it empties (or when a batch is full). */
+        if (rs.pending && (rs.starved || rs.credits == REPLICA_APPLIED_CREDITS ||
+                           rs.pending->a.data.len >= REPLICA_APPLIED_CHUNK))
+            flush_applied(0);
         if (rs.starved && rs.credits > 0) {
             rs.starved = 0;
             rs.last_io_ms = now_ms(); /* the wait was ours, not the master's */
