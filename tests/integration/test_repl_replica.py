@@ -187,28 +187,38 @@ def test_replicaof_command_then_promotion(master, start_server):
     mc.close()
 
 
-def test_demoted_master_continues_partially(master, start_server):
-    """A master made a replica of its own replica (the promoted one) asks
-    PSYNC with its own replid and offset (Redis's cached master from itself)."""
-    m = master()
-    mc = m.client()
-    ours = replica_of(start_server, m.port)
+def test_demoted_master_continues_partially(start_server, real_redis_in_dir, tmp_path):
+    """A master made a replica of its promoted replica asks PSYNC with its
+    own replid and offset (Redis's cached master synthesized from itself);
+    the promoted redis-server holds that replid as replid2 and continues."""
+    ours = start_server(save="", hash_max_listpack_entries=128)
     rc = ours.client()
-    writes(mc, "a", 0)
-    wait_synced(mc, rc)
-    # promote the real redis' replica? Here: promote ours, then point the real
-    # redis at ours is the master-side test; on our side: re-point ours at the
-    # same master after NO ONE without writes: its PSYNC uses replid2.
-    assert rc.execute_command("REPLICAOF", "NO", "ONE") in (b"OK", True)
-    wait_until(lambda: info_repl(rc)["role"] == "master", 10, "role:master")
-    partial = mc.info("stats")["sync_partial_ok"]
-    assert rc.execute_command("REPLICAOF", "127.0.0.1", m.port) in (b"OK", True)
-    wait_synced(mc, rc)
-    assert mc.info("stats")["sync_partial_ok"] == partial + 1
-    assert mc.info("stats")["sync_full"] == 1
-    assert "Before turning into a replica, using my own master parameters" in ours.log_text()
+    writes(rc, "a", 0)
+    theirs = real_redis_in_dir(tmp_path / "redis", "--hash-max-listpack-entries", "128",
+                               "--replicaof", "127.0.0.1", str(ours.port))
+    tc = theirs.client()
+    wait_synced(rc, tc)
+    writes(rc, "b", 1)
+    wait_synced(rc, tc)
+    our_replid = info_repl(rc)["master_replid"]
+
+    assert tc.execute_command("REPLICAOF", "NO", "ONE") in (b"OK", True)
+    assert info_repl(tc)["master_replid2"] == our_replid
+    assert rc.execute_command("REPLICAOF", "127.0.0.1", theirs.port) in (b"OK", True)
+    wait_synced(tc, rc)
+    stats = tc.info("stats")
+    assert stats["sync_partial_ok"] == 1 and stats["sync_full"] == 0
+    log = ours.log_text()
+    assert "Before turning into a replica, using my own master parameters" in log
+    assert "Trying a partial resynchronization (request %s:" % our_replid in log
+    assert "Master replication ID changed to %s" % info_repl(tc)["master_replid"] in log
+    info = info_repl(rc)
+    assert info["master_replid2"] == our_replid
+    tc.set("after", "1")
+    wait_synced(tc, rc)
+    assert rc.get("after") == b"1"
     rc.close()
-    mc.close()
+    tc.close()
 
 
 def test_wrong_masterauth_logs_and_retries(master, start_server):
