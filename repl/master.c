@@ -898,9 +898,8 @@ static void handoff(repl_server *srv, repl_handoff_msg *h) {
     r->next = mm->replicas;
     mm->replicas = r;
     mm->nreplicas++;
-    char name[96];
+    char name[96]; /* the shard logged "Replica ... asks for synchronization" */
     replica_name(r, name, sizeof(name));
-    rk_log(LL_NOTICE, "Replica %s asks for synchronization", name);
 
     int full = 0;
     if (srv->is_replica && !srv->view.link_up) {
