@@ -201,9 +201,19 @@ static void to_shard(int shard, rk_msg *m) { rk_mailbox_push(&g_shards[shard]->m
 
 /* ---- life cycle ------------------------------------------------------------ */
 
-rk_mailbox *repl_mailbox(void) { return &g_srv.mb; }
+/* The mailbox exists from the first use on any thread (a shard's INFO may
+ * come while the data loads, before the thread starts); messages wait in it
+ * until the thread runs. */
+static pthread_once_t g_mb_once = PTHREAD_ONCE_INIT;
+static int g_mb_ok;
+static void mailbox_init_once(void) { g_mb_ok = rk_mailbox_init(&g_srv.mb) == 0; }
 
-void repl_send(rk_msg *m) { rk_mailbox_push(&g_srv.mb, m); }
+rk_mailbox *repl_mailbox(void) {
+    pthread_once(&g_mb_once, mailbox_init_once);
+    return &g_srv.mb;
+}
+
+void repl_send(rk_msg *m) { rk_mailbox_push(repl_mailbox(), m); }
 
 void repl_cmd_answer(repl_cmd_msg *m) {
     m->m.type = MSG_REPL_CMD_DONE;
@@ -1512,16 +1522,15 @@ static void *thread_main(void *ud) {
 }
 
 int repl_start(const rk_config *cfg, char *err, size_t errlen) {
-    repl_server *srv = &g_srv;
-    memset(srv, 0, sizeof(*srv));
-    memset(&g_master, 0, sizeof(g_master));
+    repl_server *srv = &g_srv; /* zero since the process began; mb may hold messages already */
     srv->master = &g_master;
     rk_buf_init(&g_master.out);
     if (config_copy(&srv->cfg, cfg) != 0) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    if (rk_mailbox_init(&srv->mb) != 0) {
+    repl_mailbox();
+    if (!g_mb_ok) {
         snprintf(err, errlen, "eventfd: %s", strerror(errno));
         config_free(&srv->cfg);
         return -1;
