@@ -31,6 +31,7 @@
 #include "storage/aof.h"
 #include "storage/persist.h"
 #include "storage/rdb_load.h"
+#include "repl/repl.h"
 
 #define RINGKV_VERSION "0.1.0"
 
@@ -336,6 +337,7 @@ int main(int argc, char **argv) {
 
     persist_install_plugins();
     aof_install_plugins();
+    repl_install_plugins();
     for (int i = 0; i < g_nshards; i++) {
         g_shards[i] = shard_create(i, &cfg, err, sizeof(err));
         if (!g_shards[i]) { rk_log(LL_WARNING, "Cannot create shard %d: %s", i, err); return 1; }
@@ -361,9 +363,17 @@ int main(int argc, char **argv) {
         shards_join_all();
         return 1;
     }
+    /* After loading: the feeds and a `replicaof` link start from the loaded data. */
+    if (repl_start(&cfg, err, sizeof(err)) != 0) {
+        rk_log(LL_WARNING, "Cannot start the replication thread: %s", err);
+        shards_stop_all();
+        shards_join_all();
+        return 1;
+    }
     rk_log(LL_NOTICE, "Ready to accept connections tcp on port %d", cfg.port);
 
     wait_for_shutdown(&stop_signals);
+    repl_stop();
     shards_stop_all();
     shards_join_all();
     if (cfg.pidfile && cfg.pidfile[0]) unlink(cfg.pidfile);

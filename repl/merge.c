@@ -17,6 +17,7 @@
  * allocation failure leaves out, the offset and every shard as they were. */
 #include "repl/merge.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,8 @@ typedef struct shard {
     uint64_t f_last;    /* highest seq begun */
     /* emit-side state */
     int e_db;
+    uint64_t dropped;   /* bytes compacted away: head's stream position is dropped + head */
+    uint64_t stop;      /* with m->stops: nothing at or past this position goes out */
 } shard;
 
 struct repl_merge {
@@ -50,6 +53,7 @@ struct repl_merge {
     uint64_t offset;
     int err;
     const char *errmsg;
+    int stops;          /* stop points set (repl_merge_set_stop) */
     shard sh[];
 };
 
@@ -152,6 +156,7 @@ static int validate(repl_merge *m, int idx, shard *s, const char *p, const rk_jo
 static void compact_shard(shard *s) {
     if (s->head == 0 || s->head < s->buf.len - s->head) return;
     rk_buf_consume(&s->buf, s->head);
+    s->dropped += s->head;
     s->ready -= s->head;
     s->scan -= s->head;
     s->head = 0;
@@ -230,6 +235,7 @@ static void put_span(repl_merge *m, shard *s, size_t from, size_t to, rk_buf *ou
 static int drain_shard(repl_merge *m, shard *s, rk_buf *out) {
     int moved = 0;
     while (s->head < s->ready) {
+        if (m->stops && s->dropped + s->head >= s->stop) break;
         rk_journal_rec r = rec_at(s, s->head, s->ready);
         if (r.type != JREC_COMMAND) break; /* #B: run_txns; #E never stands at head */
         size_t end = s->head + r.len;
@@ -243,6 +249,7 @@ static int drain_shard(repl_merge *m, shard *s, rk_buf *out) {
                 if (kk == CMD_EXEC) break;
             }
         }
+        if (m->stops && s->dropped + end > s->stop) return proto(m, "a stop inside a record or a MULTI unit");
         int ncmds = 0;
         size_t bound = k == CMD_MULTI ? span_bound(s, s->head, end, &ncmds) : r.len + SELECT_MAX;
         if (rk_buf_reserve(out, bound) != 0) return REPL_MERGE_ENOMEM;
@@ -260,6 +267,18 @@ static int drain_shard(repl_merge *m, shard *s, rk_buf *out) {
  * waiting, EPROTO, ENOMEM. */
 static int try_txn(repl_merge *m, shard *s, rk_buf *out) {
     rk_journal_rec b = rec_at(s, s->head, s->ready);
+    if (m->stops) { /* a cut is ordered with every transaction: all parts on one side */
+        int before = 0, after = 0;
+        for (int t = 0; t < m->n; t++) {
+            shard *ts = &m->sh[t];
+            if (!(b.mask >> t & 1) || ts->head >= ts->ready) continue;
+            rk_journal_rec tb = rec_at(ts, ts->head, ts->ready);
+            if (tb.type != JREC_TXN_BEGIN || tb.seq != b.seq) continue;
+            if (ts->dropped + ts->head >= ts->stop) after++;
+            else before++;
+        }
+        if (after) return before ? proto(m, "a stop between the parts of a transaction") : 0;
+    }
     size_t part_from[REPL_MERGE_MAX_SHARDS], part_to[REPL_MERGE_MAX_SHARDS], part_end[REPL_MERGE_MAX_SHARDS];
     for (int t = 0; t < m->n; t++) {
         if (!(b.mask >> t & 1)) continue;
@@ -278,6 +297,8 @@ static int try_txn(repl_merge *m, shard *s, rk_buf *out) {
             if (r.type == JREC_TXN_END) {
                 part_to[t] = at;
                 part_end[t] = at + r.len;
+                if (m->stops && ts->dropped + part_end[t] > ts->stop)
+                    return proto(m, "a stop inside a multi-shard frame");
                 break;
             }
             at += r.len;
@@ -364,3 +385,34 @@ size_t repl_merge_pending(const repl_merge *m, int shard_idx) {
 }
 
 const char *repl_merge_error(const repl_merge *m) { return m->errmsg; }
+
+/* ---- stop points ---------------------------------------------------------- */
+
+uint64_t repl_merge_consumed(const repl_merge *m, int shard_idx) {
+    if (shard_idx < 0 || shard_idx >= m->n) return 0;
+    return m->sh[shard_idx].dropped + m->sh[shard_idx].head;
+}
+
+int repl_merge_set_stop(repl_merge *m, int shard_idx, uint64_t stop) {
+    if (shard_idx < 0 || shard_idx >= m->n) return -1;
+    if (repl_merge_consumed(m, shard_idx) > stop) return -1;
+    if (!m->stops) {
+        for (int i = 0; i < m->n; i++) m->sh[i].stop = repl_merge_consumed(m, i);
+        m->stops = 1;
+    }
+    m->sh[shard_idx].stop = stop;
+    return REPL_MERGE_OK;
+}
+
+int repl_merge_at_stop(const repl_merge *m) {
+    if (!m->stops) return 0;
+    for (int i = 0; i < m->n; i++) {
+        assert(repl_merge_consumed(m, i) <= m->sh[i].stop);
+        if (repl_merge_consumed(m, i) != m->sh[i].stop) return 0;
+    }
+    return 1;
+}
+
+void repl_merge_clear_stop(repl_merge *m) { m->stops = 0; }
+
+void repl_merge_force_select(repl_merge *m) { m->out_db = -1; }

@@ -94,4 +94,31 @@ size_t repl_merge_pending(const repl_merge *m, int shard);
 /* A short description of the first EPROTO, "" when none. */
 const char *repl_merge_error(const repl_merge *m);
 
+/* ---- stop points (a full sync's cut) ---------------------------------------
+ * A snapshot's cut lies at a record boundary of every shard's stream,
+ * outside any MULTI unit and any multi-shard frame (the cut is a hop of an
+ * all-shard transaction, ordered with every other one). With stops set, no
+ * record at or past shard k's stop is emitted until every shard consumed
+ * exactly up to its stop: then repl_merge_at_stop() says so and the offset
+ * is the cut's offset (+FULLRESYNC). Positions count the bytes of a shard's
+ * stream since its first feed (repl_merge_consumed).
+ * A stop that splits a record, a unit or a frame is EPROTO (sticky), as the
+ * invariants above. */
+/* Bytes of shard's stream fully consumed (emitted, or skipped as SELECT /
+ * markers): everything before this position is in the output. 0 for a
+ * shard out of range. */
+uint64_t repl_merge_consumed(const repl_merge *m, int shard);
+/* Sets shard's stop. REPL_MERGE_OK, or -1 when the shard is out of range or
+ * already consumed past stop (the caller must not step between the cut and
+ * setting its stops). Stops of shards never set are their current
+ * consumed position. */
+int repl_merge_set_stop(repl_merge *m, int shard, uint64_t stop);
+/* 1 when stops are set and every shard consumed exactly up to its stop. */
+int repl_merge_at_stop(const repl_merge *m);
+/* Drops every stop: emission continues. */
+void repl_merge_clear_stop(repl_merge *m);
+/* The next command emitted gets a SELECT (a replica that just loaded an RDB
+ * has database 0 selected whatever the stream said before). */
+void repl_merge_force_select(repl_merge *m);
+
 #endif

@@ -539,3 +539,158 @@ TEST(ReplMerge, RandomStreamsApplyLikeTheShards)
 }
 
 } // namespace
+
+// ---- stop points: a full sync's cut ------------------------------------------
+
+namespace {
+
+// Streams of two shards with a cut after pre0/pre1: before the cut a
+// transaction and a unit, after it another transaction and commands.
+struct CutStreams {
+    std::string pre0 = sel(0) + set("a") + B(1, 3) + set("t1") + E(1) + MULTI + set("u1") + EXEC;
+    std::string pre1 = sel(0) + set("x") + B(1, 3) + sel(0) + set("t2") + E(1);
+    std::string post0 = sel(0) + set("b") + B(4, 3) + set("t3") + E(4) + set("c");
+    std::string post1 = sel(0) + B(4, 3) + set("t4") + E(4) + set("y");
+};
+
+// Feeds both shards split at k0/k1 with a step after each piece; returns the
+// output at the stop and after it.
+void run_cut(const CutStreams &c, size_t k0, size_t k1, std::string *at_cut, std::string *after)
+{
+    std::string s0 = c.pre0 + c.post0, s1 = c.pre1 + c.post1;
+    Merge g(2);
+    ASSERT_EQ(repl_merge_set_stop(g.m, 0, c.pre0.size()), 0);
+    ASSERT_EQ(repl_merge_set_stop(g.m, 1, c.pre1.size()), 0);
+    ASSERT_EQ(g.feed(0, s0.substr(0, k0)), 0);
+    g.step();
+    ASSERT_EQ(g.feed(1, s1.substr(0, k1)), 0);
+    g.step();
+    ASSERT_EQ(g.feed(0, s0.substr(k0)), 0);
+    g.step();
+    if (k1 < c.pre1.size()) {
+        EXPECT_EQ(repl_merge_at_stop(g.m), 0) << "shard 1 not all fed yet";
+    }
+    ASSERT_EQ(g.feed(1, s1.substr(k1)), 0);
+    g.step();
+    ASSERT_EQ(repl_merge_at_stop(g.m), 1);
+    EXPECT_EQ(repl_merge_consumed(g.m, 0), c.pre0.size());
+    EXPECT_EQ(repl_merge_consumed(g.m, 1), c.pre1.size());
+    *at_cut = g.all();
+    EXPECT_EQ(repl_merge_offset(g.m), at_cut->size());
+    EXPECT_EQ(g.step(), "") << "nothing passes a stop";
+    repl_merge_clear_stop(g.m);
+    repl_merge_force_select(g.m);
+    *after = g.step();
+    EXPECT_EQ(repl_merge_consumed(g.m, 0), s0.size());
+    EXPECT_EQ(repl_merge_consumed(g.m, 1), s1.size());
+}
+
+} // namespace
+
+TEST(ReplMerge, StopAtCutEverySplit)
+{
+    CutStreams c;
+    std::string ref_cut, ref_after;
+    run_cut(c, 0, 0, &ref_cut, &ref_after);
+    // Everything of the cut's side, nothing of the other, the SELECT again after.
+    EXPECT_NE(ref_cut.find(set("u1")), std::string::npos);
+    EXPECT_NE(ref_cut.find(MULTI + set("t1") + set("t2") + EXEC), std::string::npos);
+    EXPECT_EQ(ref_cut.find(set("b")), std::string::npos);
+    EXPECT_EQ(ref_cut.find(set("t3")), std::string::npos);
+    EXPECT_EQ(ref_after.substr(0, sel(0).size()), sel(0)) << "forced SELECT";
+    EXPECT_NE(ref_after.find(MULTI + set("t3") + set("t4") + EXEC), std::string::npos);
+    // The whole stream equals the merge without stops, but for the forced SELECT.
+    {
+        Merge g(2);
+        ASSERT_EQ(g.feed(0, c.pre0 + c.post0), 0);
+        ASSERT_EQ(g.feed(1, c.pre1 + c.post1), 0);
+        g.step();
+        EXPECT_EQ(ref_cut.size() + ref_after.size(), g.all().size() + sel(0).size());
+    }
+    size_t n0 = c.pre0.size() + c.post0.size(), n1 = c.pre1.size() + c.post1.size();
+    for (size_t k0 = 0; k0 <= n0; k0++) {
+        for (size_t k1 = 0; k1 <= n1; k1 += (k0 % 7 == 0 ? 1 : 13)) {
+            std::string at_cut, after;
+            run_cut(c, k0, k1, &at_cut, &after);
+            ASSERT_EQ(at_cut.size(), ref_cut.size()) << k0 << " " << k1;
+            // Order between shards may differ with the split; the sizes may not.
+            ASSERT_EQ(after.size(), ref_after.size()) << k0 << " " << k1;
+        }
+    }
+}
+
+TEST(ReplMerge, StopAtStartAndUnsetShards)
+{
+    Merge g(2);
+    EXPECT_EQ(repl_merge_at_stop(g.m), 0) << "no stops set";
+    ASSERT_EQ(repl_merge_set_stop(g.m, 1, 0), 0); // shard 0's stop: its position now (0)
+    EXPECT_EQ(repl_merge_at_stop(g.m), 1);
+    ASSERT_EQ(g.feed(0, sel(0) + set("a")), 0);
+    ASSERT_EQ(g.feed(1, sel(0) + set("b")), 0);
+    EXPECT_EQ(g.step(), "");
+    EXPECT_EQ(repl_merge_at_stop(g.m), 1);
+    repl_merge_clear_stop(g.m);
+    EXPECT_EQ(repl_merge_at_stop(g.m), 0);
+    std::string out = g.step();
+    EXPECT_EQ(out.size(), sel(0).size() + 2 * set("a").size());
+    EXPECT_EQ(repl_merge_set_stop(g.m, 0, 3), -1) << "already consumed past it";
+    EXPECT_EQ(repl_merge_set_stop(g.m, 2, 100), -1) << "no such shard";
+    EXPECT_EQ(repl_merge_consumed(g.m, 5), 0u);
+}
+
+TEST(ReplMerge, StopsKeepCountingAcrossCompaction)
+{
+    // Many records consumed and compacted away: positions stay stream positions.
+    Merge g(1, 4096);
+    std::string first = sel(0);
+    ASSERT_EQ(g.feed(0, first), 0);
+    uint64_t pos = first.size();
+    for (int i = 0; i < 500; i++) {
+        std::string r = set("k" + std::to_string(i));
+        ASSERT_EQ(g.feed(0, r), 0);
+        pos += r.size();
+        g.step();
+        rk_buf_clear(&g.out);
+        ASSERT_EQ(repl_merge_consumed(g.m, 0), pos);
+    }
+    ASSERT_EQ(repl_merge_set_stop(g.m, 0, pos + set("x").size()), 0);
+    ASSERT_EQ(g.feed(0, set("x") + set("y")), 0);
+    EXPECT_EQ(g.step(), set("x"));
+    EXPECT_EQ(repl_merge_at_stop(g.m), 1);
+}
+
+TEST(ReplMerge, StopSplittingARecordUnitOrFrameIsAnError)
+{
+    {
+        Merge g(1);
+        ASSERT_EQ(repl_merge_set_stop(g.m, 0, sel(0).size() + 3), 0);
+        ASSERT_EQ(g.feed(0, sel(0) + set("a")), 0);
+        EXPECT_EQ(repl_merge_step(g.m, &g.out), REPL_MERGE_EPROTO);
+    }
+    {
+        Merge g(1);
+        ASSERT_EQ(repl_merge_set_stop(g.m, 0, sel(0).size() + MULTI.size()), 0);
+        ASSERT_EQ(g.feed(0, sel(0) + MULTI + set("a") + EXEC), 0);
+        EXPECT_EQ(repl_merge_step(g.m, &g.out), REPL_MERGE_EPROTO);
+    }
+    {
+        Merge g(2);
+        std::string p0 = sel(0) + B(1, 3) + set("a") + E(1);
+        std::string p1 = sel(0) + B(1, 3) + set("b") + E(1);
+        ASSERT_EQ(repl_merge_set_stop(g.m, 0, sel(0).size() + B(1, 3).size()), 0); // inside the frame
+        ASSERT_EQ(repl_merge_set_stop(g.m, 1, p1.size()), 0);
+        ASSERT_EQ(g.feed(0, p0), 0);
+        ASSERT_EQ(g.feed(1, p1), 0);
+        EXPECT_EQ(repl_merge_step(g.m, &g.out), REPL_MERGE_EPROTO);
+    }
+    {
+        Merge g(2); // one part before the cut, the other after: not one cut
+        std::string p0 = sel(0) + B(1, 3) + set("a") + E(1);
+        std::string p1 = sel(0) + B(1, 3) + set("b") + E(1);
+        ASSERT_EQ(repl_merge_set_stop(g.m, 0, p0.size()), 0);
+        ASSERT_EQ(repl_merge_set_stop(g.m, 1, sel(0).size()), 0);
+        ASSERT_EQ(g.feed(0, p0), 0);
+        ASSERT_EQ(g.feed(1, p1), 0);
+        EXPECT_EQ(repl_merge_step(g.m, &g.out), REPL_MERGE_EPROTO);
+    }
+}
