@@ -258,7 +258,7 @@ static void cut_step(rk_txn *t)
     aux.ctime = now_s();
     for (int i = 0; i < g_nshards; i++) {
         int64_t used = 0;
-        if (t->out[i].len == sizeof used)
+        if (t->out[i].len >= sizeof used) /* a replica snapshot's journal position follows */
             memcpy(&used, t->out[i].data, sizeof used);
         aux.used_mem += used;
     }
