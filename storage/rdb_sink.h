@@ -110,9 +110,11 @@ typedef struct save_result {
 /* Creates the sink of job `job` for target t (copied: t's strings need not
  * outlive the call) and starts its thread, which opens
  * "<dir>/temp-<pid>-<job>-<shard_first>.<rdb|aof>" and renames it to
- * "<dir>/<final_name>" at the end, then fsyncs dir. NULL on failure (nothing
- * started; err says why). Failures after the start (open, write, fsync)
- * arrive as the job's result message with ok = 0. */
+ * "<dir>/<final_name>" at the end, then fsyncs dir (a stream target, to_fd,
+ * writes to out_fd instead and closes it). NULL on failure (nothing
+ * started, out_fd still the caller's; err says why). Failures after the
+ * start (open, write, fsync) arrive as the job's result message with
+ * ok = 0. */
 rdb_sink *rdb_sink_start_target(uint64_t job, const rdb_sink_target *t, char *err, size_t errlen);
 /* A save: every shard into `final_name` in the working directory, RDB
  * format, result MSG_SAVE_RESULT to shard 0. */
