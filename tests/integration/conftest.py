@@ -696,10 +696,12 @@ class RedisServer(Server):
 
 def make_node(workdir, kind="ringkv", args=(), directives=None, port=None):
     """A node of `kind` ("ringkv" or "redis"), not started; "ringkv" is a
-    redis-server under RINGKV_REPL_SELFTEST=redis. node.kind says which."""
+    redis-server under RINGKV_REPL_SELFTEST=redis (a `shards` directive is
+    then dropped). node.kind says which."""
     if kind not in ("ringkv", "redis"):
         raise ValueError(kind)
     if kind == "redis" or repl_selftest():
+        directives = {k: v for k, v in (directives or {}).items() if k != "shards"}
         node = RedisServer(workdir, args=args, directives=directives, port=port)
     else:
         directives = dict(directives or {})
@@ -772,7 +774,7 @@ def digest(node):
     return d.decode() if isinstance(d, bytes) else d
 
 
-def replicaof(node, host, port):
+def replicaof(node, host, port=None):
     """REPLICAOF host port, or NO ONE when host is None."""
     c = node.client()
     try:
