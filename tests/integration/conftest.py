@@ -727,6 +727,13 @@ def repl_node(tmp_path_factory):
     stop_and_check(started)
 
 
+def node_client(node, **kw):
+    """node.client(), with node.password (set by the test) when there is one."""
+    if getattr(node, "password", None):
+        kw.setdefault("password", node.password)
+    return node.client(**kw)
+
+
 def kill9(node):
     """kill -9, expected by the teardown check (start() clears that again)."""
     node.expect_exit = True
@@ -748,7 +755,7 @@ def wait_until(cond, timeout, what, interval=0.05):
 
 
 def repl_info(node):
-    c = node.client()
+    c = node_client(node)
     try:
         return c.info("replication")
     finally:
@@ -757,7 +764,7 @@ def repl_info(node):
 
 def repl_stats(node):
     """(sync_full, sync_partial_ok, sync_partial_err) from INFO stats."""
-    c = node.client()
+    c = node_client(node)
     try:
         s = c.info("stats")
     finally:
@@ -766,7 +773,7 @@ def repl_stats(node):
 
 
 def digest(node):
-    c = node.client()
+    c = node_client(node)
     try:
         d = c.execute_command("DEBUG", "DIGEST")
     finally:
@@ -776,7 +783,7 @@ def digest(node):
 
 def replicaof(node, host, port=None):
     """REPLICAOF host port, or NO ONE when host is None."""
-    c = node.client()
+    c = node_client(node)
     try:
         if host is None:
             return c.execute_command("REPLICAOF", "NO", "ONE")
@@ -856,7 +863,7 @@ def mixed_writes(node, n, seed, prefix="mw", dbs=(0, 3, 9), batch=1000, short_tt
     the number of commands sent."""
     import random
     rnd = random.Random(seed)
-    clients = {db: node.client(db=db) for db in dbs}
+    clients = {db: node_client(node, db=db) for db in dbs}
     nkeys = 400
 
     def k(t):
