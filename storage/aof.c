@@ -74,6 +74,7 @@ enum {
     MSG_AOF_STARTUP,      /* start-up thread -> shard 0 */
     MSG_AOF_CLOSE,        /* shard 0 -> shard: the AOF is off, close the writer */
     MSG_AOF_STOP_SNAPSHOT, /* shard 0 -> shard: the AOF is off, end the rewrite's snapshot */
+    MSG_AOF_REWRITE_REQ,  /* any thread -> shard 0: the data was replaced, rewrite (aof_request_rewrite) */
     MSG_AOF_COORD_LAST_,
 };
 _Static_assert((int)MSG_AOF_COORD_LAST_ <= (int)MSG_AOF_LAST + 1, "aof.c's messages stay in their range");
@@ -1389,6 +1390,16 @@ void aof_bgrewriteaof_coord(rk_client *c, const rk_command *cmd, int argc, rk_sl
 
 /* ---- messages and plugins ------------------------------------------------ */
 
+int aof_request_rewrite(void)
+{
+    rk_msg *m = calloc(1, sizeof *m);
+    if (!m)
+        return -1;
+    m->type = MSG_AOF_REWRITE_REQ;
+    shard_send(0, m);
+    return 0;
+}
+
 static void aof_msg(rk_shard *s, rk_msg *m)
 {
     if (m->type >= MSG_AOF_FIRST + 8 && m->type <= MSG_AOF_FIRST + 15) {
@@ -1455,6 +1466,17 @@ static void aof_msg(rk_shard *s, rk_msg *m)
         if (s->aofw)
             aof_writer_close(s);
         unpark_waits(s); /* answered: not durable */
+        break;
+    case MSG_AOF_REWRITE_REQ:
+        free(m);
+        assert(s->id == 0);
+        /* Queued behind a running rewrite too: that one's cut may predate
+         * the new data. */
+        if (s->aof->coord->state != AOF_OFF) {
+            s->aof->coord->scheduled = 1;
+            s->aof->coord->retry_at_ms = 0;
+            coord_tick(s);
+        }
         break;
     case MSG_AOF_STOP_SNAPSHOT:
         /* The abandoned rewrite holds the snapshot slot until every sink

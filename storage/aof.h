@@ -53,6 +53,12 @@ int aof_rewrite_busy(const rk_shard *s);
  * appended at buf + strlen(buf). */
 void aof_info_lines(rk_shard *s, char *buf, size_t cap);
 
+/* Any thread: the dataset was replaced wholesale without journaling (a
+ * replica loaded its master's RDB): when the AOF is on, shard 0 schedules
+ * a rewrite, after the running one if any (Redis 7.0 restarts its AOF
+ * after a full sync). -1 when out of memory. */
+int aof_request_rewrite(void);
+
 /* Command coordinators (core/server_cmds.c registers them). */
 void aof_bgrewriteaof_coord(struct rk_client *c, const rk_command *cmd, int argc, rk_slice *argv);
 void aof_waitaof_coord(struct rk_client *c, const rk_command *cmd, int argc, rk_slice *argv);
