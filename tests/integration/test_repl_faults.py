@@ -251,3 +251,99 @@ def test_corrupt_stream_reconnects(repl_node):
         wait_link_up(r)
         mixed_writes(m, 5000, seed=63)
         wait_converged(m, [r])
+
+
+@pytest.mark.once
+def test_tcpproxy_controls():
+    """The proxy itself, against a local echo server: forwarding, pause
+    (at once and after N bytes), inject, cut refusing until restore, stats,
+    and a close that joins every thread."""
+    import socket
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+    srv.settimeout(0.1)
+    halt = threading.Event()
+
+    def echo_conn(conn):
+        conn.settimeout(0.1)
+        with conn:
+            while not halt.is_set():
+                try:
+                    data = conn.recv(65536)
+                except socket.timeout:
+                    continue
+                except OSError:
+                    return
+                if not data:
+                    return
+                conn.sendall(data)
+
+    def echo():
+        while not halt.is_set():
+            try:
+                conn, _ = srv.accept()
+            except socket.timeout:
+                continue
+            threading.Thread(target=echo_conn, args=(conn,), daemon=True).start()
+
+    acceptor = threading.Thread(target=echo, daemon=True)
+    acceptor.start()
+
+    def recv_exact(sock, n):
+        out = b""
+        while len(out) < n:
+            chunk = sock.recv(n - len(out))
+            assert chunk, "closed after %r" % out
+            out += chunk
+        return out
+
+    proxy = TcpProxy(srv.getsockname()[1]).start()
+    try:
+        c = socket.create_connection(("127.0.0.1", proxy.port), timeout=5)
+        c.sendall(b"hello")
+        assert recv_exact(c, 5) == b"hello"
+        proxy.wait_live(1)
+
+        proxy.pause("down")
+        c.sendall(b"0123456789")
+        c.settimeout(0.3)
+        with pytest.raises(socket.timeout):
+            c.recv(10)
+        c.settimeout(5)
+        proxy.resume()
+        assert recv_exact(c, 10) == b"0123456789"
+
+        proxy.pause("down", after=4)
+        c.sendall(b"abcdefgh")
+        proxy.wait_held("down")
+        assert recv_exact(c, 4) == b"abcd"
+        proxy.resume("down")
+        assert recv_exact(c, 4) == b"efgh"
+
+        assert proxy.inject(b"GARBAGE") == 1
+        assert recv_exact(c, 7) == b"GARBAGE"
+        st = proxy.stats()
+        assert (st["up"], st["down"], st["accepted"], st["live"]) == (23, 23, 1, 1), st
+
+        proxy.cut()
+        c.settimeout(5)
+        assert c.recv(10) == b""
+        c.close()
+        refused = socket.create_connection(("127.0.0.1", proxy.port), timeout=5)
+        assert refused.recv(10) == b""
+        refused.close()
+        wait_until(lambda: proxy.stats()["refused"] == 1, 5, lambda: "refused: %r" % proxy.stats())
+
+        proxy.restore()
+        c = socket.create_connection(("127.0.0.1", proxy.port), timeout=5)
+        c.sendall(b"again")
+        assert recv_exact(c, 5) == b"again"
+        c.close()
+    finally:
+        proxy.close()
+        halt.set()
+        acceptor.join(5)
+        srv.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("tcpproxy")]
