@@ -16,6 +16,7 @@
  * goes straight to the connection buffer only when no earlier reply is
  * pending; otherwise it waits in a slot behind the pending one. */
 #include <assert.h>
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,10 @@
 #include "core/shard.h"
 #include "core/txn.h"
 #include "storage/aof_writer.h"
+
+/* io/loop's socket hand-over (declared here until io/loop.h carries them). */
+rk_conn *rk_loop_adopt(rk_loop *l, int fd, void *conn_ud);
+int rk_conn_take_fd(rk_conn *c);
 
 static _Atomic uint64_t g_next_client_id = 1;
 /* Connected clients over all shards, for maxclients: the one counter
@@ -101,7 +106,9 @@ static void slots_flush(rk_client *c) {
 }
 
 static int reply_discarded(const rk_client *c) {
-    return c->conn == NULL || (c->flags & (CLIENT_REPLY_OFF | CLIENT_REPLY_SKIP));
+    /* A master gets no replies from its replica (REPLCONF ACK goes through
+     * client_master_write). */
+    return c->conn == NULL || (c->flags & (CLIENT_REPLY_OFF | CLIENT_REPLY_SKIP | CLIENT_MASTER));
 }
 
 rk_buf *client_reply_buf(rk_client *c) {
@@ -170,11 +177,22 @@ static void client_unlink(rk_client *c) {
     atomic_fetch_sub_explicit(&g_connected_clients, 1, memory_order_relaxed);
 }
 
+static void detach_list_remove(rk_client *c);
+
 void client_on_close(void *ud) {
     rk_client *c = ud;
     c->conn = NULL;
     c->flags |= CLIENT_CONN_GONE;
     client_unlink(c);
+    if (c->detach_fn) {
+        /* Gone before its socket could leave: the taker learns it. */
+        client_detach_fn *fn = c->detach_fn;
+        detach_list_remove(c);
+        c->detach_fn = NULL;
+        fn(c, -1, NULL, c->detach_ud);
+    }
+    if ((c->flags & CLIENT_MASTER) && g_shard_plugins.repl_master_closed)
+        g_shard_plugins.repl_master_closed(c->home);
     txn_forget_client(c->home, c);
     if (c->nsubs | c->npsubs | c->nssubs) pubsub_client_gone(c);
     multi_client_reset(c);
@@ -191,7 +209,9 @@ void client_maybe_free(rk_client *c) {
         free(sl);
     }
     rk_buf_free(&c->qbuf);
+    rk_buf_free(&c->master_pending);
     resp_args_free(&c->args);
+    free(c->repl);
     free(c->name);
     free(c->lib_name);
     free(c->lib_ver);
@@ -258,7 +278,10 @@ static void propagate(rk_ctx *ctx, rk_journal *j) {
  * propagates (Redis 7.0 wraps more than one in MULTI/EXEC). */
 void cmd_call(rk_ctx *ctx) {
     rk_shard *s = ctx->shard;
-    if ((ctx->cmd->flags & CMD_DENYOOM) && evict_make_room(s) != 0) {
+    /* A replica ignores maxmemory (replica-ignore-maxmemory's default):
+     * its master evicts and replicates the DELs. */
+    if ((ctx->cmd->flags & CMD_DENYOOM) && !db_master_command && !s->repl_view.is_replica &&
+        evict_make_room(s) != 0) {
         s->cmdstats[ctx->cmd->id].rejected_calls++;
         ctx_error(ctx, "OOM command not allowed when used memory > 'maxmemory'.");
         return;
@@ -295,7 +318,9 @@ static void exec_local(rk_client *c, const rk_command *cmd, int argc, rk_slice *
     ctx_init(&ctx, c->home, c->db, c->resp, cmd, argc, argv, client_reply_buf(c));
     ctx.client = c;
     ctx.client_id = c->id;
+    db_master_command = (c->flags & CLIENT_MASTER) != 0;
     cmd_call(&ctx);
+    db_master_command = 0;
     c->last_cmd = cmd;
     if (ctx.block_requested) {
         if (c->blocked) blocking_rerun_finished(c, 1);
@@ -309,7 +334,9 @@ void shard_exec_request(rk_shard *s, rk_req *req) {
     rk_ctx ctx;
     ctx_init(&ctx, s, req->dbid, req->resp, req->cmd, req->argc, req->argv, &req->reply);
     ctx.client_id = req->client_id;
+    db_master_command = (req->client_flags & CLIENT_MASTER) != 0;
     cmd_call(&ctx);
+    db_master_command = 0;
     req->blocked = ctx.block_requested;
     req->block_timeout = ctx.block_timeout;
     req->m.type = MSG_REPLY;
@@ -470,6 +497,29 @@ static void reply_unknown_command(rk_client *c, int argc, const rk_slice *argv) 
     rk_buf_free(&b);
 }
 
+/* Redis 7.0's replication refusals (processCommand: NOREPLICAS, READONLY,
+ * then MASTERDOWN), from what the replication thread last told this shard.
+ * EXEC is judged by the commands it queued. NULL when the command may run. */
+static const char *repl_refusal(rk_client *c, const rk_command *cmd) {
+    const rk_shard *s = c->home;
+    const rk_repl_view *v = &s->repl_view;
+    uint32_t has = cmd->flags, lacks = ~cmd->flags;
+    if (multi_active(c) && strcmp(cmd->name, "exec") == 0) {
+        uint32_t qhas, qlacks;
+        multi_queued_flags(c, &qhas, &qlacks);
+        has |= qhas;
+        lacks |= qlacks;
+    }
+    if ((has & CMD_WRITE) && !v->is_replica && s->cfg.min_replicas_to_write > 0 &&
+        s->cfg.min_replicas_max_lag > 0 && v->good_replicas < s->cfg.min_replicas_to_write)
+        return "NOREPLICAS Not enough good replicas to write.";
+    if ((has & CMD_WRITE) && v->is_replica && s->cfg.replica_read_only)
+        return "READONLY You can't write against a read only replica.";
+    if (v->is_replica && !v->link_up && !s->cfg.replica_serve_stale_data && (lacks & CMD_STALE))
+        return "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.";
+    return NULL;
+}
+
 static int cmd_is_paused_for(const rk_shard *s, const rk_command *cmd, int64_t now) {
     if (s->client_pause_end_ms <= now) return 0;
     if (!s->client_pause_write_only) return 1;
@@ -523,8 +573,11 @@ static int dispatch(rk_client *c, int argc, rk_slice *argv) {
         reply_error_now(c, "NOAUTH Authentication required.");
         return DISPATCH_DONE;
     }
+    /* What a master sends its replica is applied whatever the replica's
+     * own state (Redis's mustObeyClient). */
+    const int obey = (c->flags & CLIENT_MASTER) != 0;
     /* Redis's order: MISCONF, then LOADING (processCommand). */
-    if (s->last_save_failed && s->cfg.stop_writes_on_bgsave_error && s->cfg.n_save_params > 0 &&
+    if (!obey && s->last_save_failed && s->cfg.stop_writes_on_bgsave_error && s->cfg.n_save_params > 0 &&
         ((cmd->flags & CMD_WRITE) || rk_slice_eq_nocase(argv[0], "ping"))) {
         s->cmdstats[cmd->id].rejected_calls++;
         multi_flag_error(c);
@@ -538,12 +591,25 @@ static int dispatch(rk_client *c, int argc, rk_slice *argv) {
     /* Then the AOF (Redis's writeCommandsDeniedByDiskError): process-wide,
      * since a write routed to any shard may need the failing one's file. */
     char aof_err[160];
-    if (s->aofw && ((cmd->flags & CMD_WRITE) || rk_slice_eq_nocase(argv[0], "ping")) &&
+    if (!obey && s->aofw && ((cmd->flags & CMD_WRITE) || rk_slice_eq_nocase(argv[0], "ping")) &&
         aof_writer_refuses_writes(s, aof_err, sizeof(aof_err))) {
         s->cmdstats[cmd->id].rejected_calls++;
         multi_flag_error(c);
         reply_error_now(c, aof_err);
         return DISPATCH_DONE;
+    }
+    if (!obey) {
+        const char *refusal = repl_refusal(c, cmd);
+        if (refusal) {
+            s->cmdstats[cmd->id].rejected_calls++;
+            if (multi_active(c) && strcmp(cmd->name, "exec") == 0) {
+                multi_exec_abort(c, refusal);
+            } else {
+                multi_flag_error(c);
+                reply_error_now(c, refusal);
+            }
+            return DISPATCH_DONE;
+        }
     }
     if (s->loading.active && !(cmd->flags & CMD_LOADING)) {
         s->cmdstats[cmd->id].rejected_calls++;
@@ -560,7 +626,7 @@ static int dispatch(rk_client *c, int argc, rk_slice *argv) {
             return DISPATCH_DONE;
         }
     }
-    if (s->client_pause_end_ms && cmd_is_paused_for(s, cmd, rk_mstime())) return DISPATCH_STALL;
+    if (s->client_pause_end_ms && !obey && cmd_is_paused_for(s, cmd, rk_mstime())) return DISPATCH_STALL;
 
     if (cmd->exec == EXEC_CONN) { exec_local(c, cmd, argc, argv); return DISPATCH_DONE; }
     if (cmd->exec == EXEC_ALL) {
@@ -607,6 +673,31 @@ static int dispatch(rk_client *c, int argc, rk_slice *argv) {
     return result;
 }
 
+/* A master client dispatched the command in p[0, n): its bytes go to the
+ * replication hook, those of a MULTI block all at once when it closes (as
+ * Redis's master client advances its offset only outside MULTI). */
+static void master_applied(rk_client *c, const char *p, size_t n) {
+    rk_shard *s = c->home;
+    if (!g_shard_plugins.repl_master_applied) return;
+    if (multi_active(c) || c->master_pending.len) {
+        if (rk_buf_append(&c->master_pending, p, n) != 0) {
+            /* The offsets would no longer add up: drop the link (the
+             * replica reconnects and continues from what it applied). */
+            rk_log(LL_WARNING, "Out of memory keeping the master's MULTI block: closing the master link");
+            client_kill(c);
+            return;
+        }
+        if (multi_active(c)) return;
+        g_shard_plugins.repl_master_applied(s, c->master_pending.data, c->master_pending.len);
+        rk_buf_clear(&c->master_pending);
+        rk_buf_shrink(&c->master_pending, 0);
+        return;
+    }
+    g_shard_plugins.repl_master_applied(s, p, n);
+}
+
+static void try_detach(rk_client *c);
+
 /* Parses and dispatches as many commands as possible from the query buffer. */
 static void process_input(rk_client *c) {
     rk_shard *s = c->home;
@@ -615,8 +706,13 @@ static void process_input(rk_client *c) {
     c->flags |= CLIENT_PROCESSING;
     size_t out_before = out_len(c);
     while (c->conn && !(c->flags & (CLIENT_CLOSE_AFTER_REPLY | CLIENT_CLOSE_ASAP | CLIENT_IN_TXN |
-                                    CLIENT_BLOCKED | CLIENT_WAIT_BLOCKING))) {
+                                    CLIENT_BLOCKED | CLIENT_WAIT_BLOCKING | CLIENT_DETACHING))) {
         if (txn_shard_paused(s)) { txn_stall_client(s, c); break; }
+        /* A pause waits for an open MULTI block to end (client_idle). */
+        if ((c->flags & CLIENT_INPUT_PAUSED) && !multi_active(c)) {
+            rk_conn_pause_read(c->conn, 1);
+            break;
+        }
         size_t consumed = 0, hint = 0;
         const char *err = NULL;
         c->parser.unauthenticated = !(c->flags & CLIENT_AUTHENTICATED);
@@ -638,7 +734,12 @@ static void process_input(rk_client *c) {
             qpos = c->qbuf.len;
             break;
         }
-        if (rc == RESP_EMPTY) { qpos += consumed; continue; }
+        if (rc == RESP_EMPTY) {
+            /* A master's empty lines count in the offset too. */
+            if (c->flags & CLIENT_MASTER) master_applied(c, c->qbuf.data + qpos, consumed);
+            qpos += consumed;
+            continue;
+        }
         c->tot_cmds++;
         int d = dispatch(c, (int)c->args.argc, c->args.argv);
         if (d == DISPATCH_STALL) {
@@ -646,6 +747,7 @@ static void process_input(rk_client *c) {
             resp_parser_init(&c->parser, s->cfg.proto_max_bulk_len);
             break;
         }
+        if (c->flags & CLIENT_MASTER) master_applied(c, c->qbuf.data + qpos, consumed);
         qpos += consumed;
         if (c->flags & CLIENT_REPLY_SKIP) c->flags &= ~CLIENT_REPLY_SKIP;
         if (c->flags & CLIENT_REPLY_SKIP_NEXT) {
@@ -661,6 +763,7 @@ static void process_input(rk_client *c) {
     count_output(c, out_before);
     if (c->conn && (c->flags & CLIENT_CLOSE_AFTER_REPLY) && !c->slots_head) rk_conn_close(c->conn, 1);
     check_output_limits(c);
+    if (c->flags & CLIENT_DETACHING) try_detach(c);
 }
 
 void client_resume(rk_client *c) {
@@ -684,7 +787,7 @@ void client_on_data(void *ud, const char *data, size_t len) {
     if (rk_buf_append(&c->qbuf, data, len) != 0) { client_kill(c); return; }
     if (c->qbuf.len > c->qbuf_peak) c->qbuf_peak = c->qbuf.len;
     c->last_interaction_ms = rk_mstime();
-    if ((long long)c->qbuf.len > s->cfg.client_query_buffer_limit) {
+    if ((long long)c->qbuf.len > s->cfg.client_query_buffer_limit && !(c->flags & CLIENT_MASTER)) {
         rk_log(LL_WARNING, "Closing client that reached max query buffer length: id=%llu addr=%s qbuf=%zu",
                (unsigned long long)c->id, c->peer, c->qbuf.len);
         s->stats.client_qbuf_limit_disconnections++;
@@ -703,7 +806,8 @@ static int client_class(const rk_client *c) {
 void client_check_output_limits(rk_client *c) { check_output_limits(c); }
 
 static void check_output_limits(rk_client *c) {
-    if (!c->conn) return;
+    /* Only ACKs go to a master: it has no output limit (Redis). */
+    if (!c->conn || (c->flags & CLIENT_MASTER)) return;
     rk_shard *s = c->home;
     const rk_obuf_limit *lim = &s->cfg.obuf_limits[client_class(c)];
     size_t used = rk_conn_unsent(c->conn);
@@ -732,7 +836,7 @@ void clients_cron(rk_shard *s) {
     rk_client *next;
     for (rk_client *c = s->clients; c; c = next) {
         next = c->next;
-        if (s->cfg.timeout > 0 && c->inflight == 0 && !(c->flags & CLIENT_PUBSUB) &&
+        if (s->cfg.timeout > 0 && c->inflight == 0 && !(c->flags & (CLIENT_PUBSUB | CLIENT_MASTER)) &&
             now - c->last_interaction_ms > s->cfg.timeout * 1000) {
             rk_log(LL_VERBOSE, "Closing idle client id=%llu", (unsigned long long)c->id);
             client_kill(c);
@@ -754,6 +858,7 @@ void client_info_line(const rk_client *c, rk_buf *out) {
     char flags[16];
     int nf = 0;
     if (c->flags & CLIENT_CLOSE_ASAP) flags[nf++] = 'A';
+    if (c->flags & CLIENT_MASTER) flags[nf++] = 'M';
     if (c->flags & CLIENT_CLOSE_AFTER_REPLY) flags[nf++] = 'c';
     if (c->flags & CLIENT_PUBSUB) flags[nf++] = 'P';
     if (c->flags & CLIENT_NO_EVICT) flags[nf++] = 'e';
@@ -773,4 +878,134 @@ void client_info_line(const rk_client *c, rk_buf *out) {
                   c->nssubs, multi_queued(c), c->qbuf.len,
                   c->qbuf.cap - c->qbuf.len, c->qbuf.cap, (size_t)c->qbuf_peak, omem,
                   sizeof(*c) + c->qbuf.cap + omem, cmdname, c->resp);
+}
+
+/* ---- Replication: handing a replica's socket over, the master client ---- */
+
+/* Clients of this shard waiting to detach (client_detach_socket): a few at
+ * a time, one per replica in its handshake. */
+static __thread rk_client *t_detaching;
+
+static void detach_list_remove(rk_client *c) {
+    for (rk_client **p = &t_detaching; *p; p = &(*p)->detach_next)
+        if (*p == c) {
+            *p = c->detach_next;
+            c->detach_next = NULL;
+            return;
+        }
+}
+
+/* Detaches c's socket if nothing of it is pending any more. */
+static void try_detach(rk_client *c) {
+    if (!c->detach_fn || !c->conn || (c->flags & (CLIENT_PROCESSING | CLIENT_IN_TXN)) || c->inflight ||
+        c->slots_head || rk_conn_unsent(c->conn) > 0)
+        return;
+    client_detach_fn *fn = c->detach_fn;
+    void *ud = c->detach_ud;
+    detach_list_remove(c);
+    c->detach_fn = NULL;
+    c->detach_ud = NULL;
+    int fd = rk_conn_take_fd(c->conn);
+    if (fd < 0) {
+        rk_log(LL_WARNING, "Could not hand the connection of client id=%llu addr=%s over: %s",
+               (unsigned long long)c->id, c->peer, strerror(errno));
+        fn(c, -1, NULL, ud);
+        client_kill(c);
+        return;
+    }
+    /* The loop still owes on_close for the old conn; until then nothing may
+     * touch it: the client counts as gone from here on. */
+    c->conn = NULL;
+    c->flags |= CLIENT_CLOSE_ASAP;
+    rk_buf surplus = c->qbuf;
+    rk_buf_init(&c->qbuf);
+    fn(c, fd, &surplus, ud);
+    rk_buf_free(&surplus);
+}
+
+int client_detach_socket(rk_client *c, client_detach_fn *fn, void *ud) {
+    assert(fn);
+    if (c->detach_fn || !c->conn) return -1;
+    c->flags |= CLIENT_DETACHING;
+    c->detach_fn = fn;
+    c->detach_ud = ud;
+    c->detach_next = t_detaching;
+    t_detaching = c;
+    /* Never from here: the command running now is still in the query
+     * buffer; process_input tries once it consumed it. */
+    return 0;
+}
+
+void clients_before_wait(rk_shard *s) {
+    (void)s;
+    rk_client *next;
+    for (rk_client *c = t_detaching; c; c = next) {
+        next = c->detach_next;
+        try_detach(c);
+    }
+}
+
+rk_client *client_adopt_master(rk_shard *s, int fd, const char *surplus, size_t n) {
+    rk_client *c = calloc(1, sizeof(*c));
+    if (!c) { errno = ENOMEM; return NULL; }
+    c->id = client_next_id();
+    c->home = s;
+    c->resp = 2;
+    c->ctime_ms = c->last_interaction_ms = rk_mstime();
+    c->flags = CLIENT_AUTHENTICATED | CLIENT_MASTER;
+    resp_parser_init(&c->parser, s->cfg.proto_max_bulk_len);
+    if (n && rk_buf_append(&c->qbuf, surplus, n) != 0) {
+        free(c);
+        errno = ENOMEM;
+        return NULL;
+    }
+    rk_conn *conn = rk_loop_adopt(s->loop, fd, c);
+    if (!conn) {
+        int e = errno;
+        rk_buf_free(&c->qbuf);
+        free(c);
+        errno = e;
+        return NULL;
+    }
+    c->conn = conn;
+    snprintf(c->peer, sizeof(c->peer), "%s", rk_conn_peer(conn));
+    snprintf(c->local, sizeof(c->local), "%s", rk_conn_local(conn));
+    c->next = s->clients;
+    if (s->clients) s->clients->prev = c;
+    s->clients = c;
+    s->nclients++;
+    atomic_fetch_add_explicit(&g_connected_clients, 1, memory_order_relaxed);
+    if (c->qbuf.len && !(c->flags & CLIENT_PROCESSING)) process_input(c);
+    return c;
+}
+
+int client_master_write(rk_client *c, const char *p, size_t n) {
+    assert(c->flags & CLIENT_MASTER);
+    if (!c->conn) return -1;
+    size_t before = out_len(c);
+    if (rk_buf_append(rk_conn_out(c->conn), p, n) != 0) {
+        client_kill(c);
+        return -1;
+    }
+    count_output(c, before);
+    return 0;
+}
+
+void client_set_input_paused(rk_client *c, int on) {
+    if (on) {
+        c->flags |= CLIENT_INPUT_PAUSED;
+        /* Reading stops now unless a MULTI block must be read to its end
+         * (process_input stops it then). */
+        if (c->conn && !multi_active(c)) rk_conn_pause_read(c->conn, 1);
+        return;
+    }
+    c->flags &= ~CLIENT_INPUT_PAUSED;
+    if (!c->conn) return;
+    rk_conn_pause_read(c->conn, 0);
+    if (c->qbuf.len && !(c->flags & CLIENT_PROCESSING)) process_input(c);
+}
+
+int client_idle(const rk_client *c) {
+    return c->inflight == 0 && !(c->flags & (CLIENT_IN_TXN | CLIENT_BLOCKED | CLIENT_WAIT_BLOCKING)) &&
+           !multi_active(c);
 }

@@ -34,8 +34,25 @@ enum rk_client_flag {
     CLIENT_STALLED = 1u << 11,
     CLIENT_PROCESSING = 1u << 12,  /* inside process_input: completions must not re-enter it */
     CLIENT_BLOCKED = 1u << 13,     /* waiting on keys (blocking.c) */
-    CLIENT_WAIT_BLOCKING = 1u << 14, /* a blocking command runs on another shard: input waits */     /* waiting in the shard's stalled list (txn.c) */
+    CLIENT_WAIT_BLOCKING = 1u << 14, /* a blocking command runs on another shard: input waits */
+    /* A replica's master client (client_adopt_master): no replies, and the
+     * checks a master's stream must pass unrefused (READONLY, MASTERDOWN,
+     * NOREPLICAS, MISCONF, OOM, CLIENT PAUSE, limits, timeout) are skipped. */
+    CLIENT_MASTER = 1u << 15,
+    CLIENT_INPUT_PAUSED = 1u << 16, /* client_set_input_paused: no parsing (a MULTI block finishes first) */
+    CLIENT_DETACHING = 1u << 17,   /* client_detach_socket: no more input; the socket leaves when output is sent */
 };
+
+/* A replica's handshake values (REPLCONF), kept until PSYNC/SYNC hands the
+ * socket to the replication thread. Home shard only; NULL until the first
+ * REPLCONF. */
+typedef struct rk_client_repl {
+    long long listening_port;      /* REPLCONF listening-port, 0 unknown */
+    char ip[256];                  /* REPLCONF ip-address, "" none (Redis's NET_HOST_STR_LEN bound) */
+    int capa;                      /* REPL_CAPA_* (repl/repl.h) */
+    int rdb_only;                  /* REPLCONF rdb-only 1 */
+    int rdb_filter;                /* REPLCONF rdb-filter-only: the keyspace is excluded */
+} rk_client_repl;
 
 /* One reply that cannot be written yet because an earlier one is pending. */
 typedef struct rk_reply_slot {
@@ -83,6 +100,16 @@ typedef struct rk_client {
     uint32_t nsubs, npsubs, nssubs;
     void *pubsub;                  /* pubsub.c's per-client state, NULL when none */
 
+    rk_client_repl *repl;          /* REPLCONF values, NULL when none */
+    /* Master client: the bytes of an open MULTI block, reported as applied
+     * together when it closes (bounded by MULTI's own queue bound). */
+    rk_buf master_pending;
+    /* client_detach_socket: who takes the socket, and the home shard's list
+     * of clients waiting for their output to drain (client.c). */
+    void (*detach_fn)(struct rk_client *c, int fd, rk_buf *surplus, void *ud);
+    void *detach_ud;
+    struct rk_client *detach_next;
+
     /* Output-buffer soft-limit tracking. */
     int64_t obuf_soft_since_ms;
     uint64_t tot_net_in, tot_net_out, tot_cmds;
@@ -113,5 +140,45 @@ void client_kill(rk_client *c);
 void client_rerun(rk_client *c, int argc, rk_slice *argv);
 /* Next client id: unique across shards. */
 uint64_t client_next_id(void);
+
+/* Once per loop iteration (shard.c's before_wait): detaches the sockets
+ * whose output has drained (client_detach_socket). */
+void clients_before_wait(struct rk_shard *s);
+
+/* ---- replication (all on the home shard's thread) ----
+ *
+ * client_detach_socket: the client reads no more commands (bytes that
+ * arrive go to its query buffer); as soon as nothing of it is in flight and
+ * all its output is sent, its socket leaves the loop (rk_conn_take_fd) and
+ * fn(c, fd, surplus, ud) runs with the fd (owned by fn from then on) and
+ * the bytes received after the command running now (moved into *surplus:
+ * fn owns them). The client is then closed without its socket being
+ * touched again. fn never runs inside this call; it runs with fd -1 and
+ * surplus NULL when the connection went away first or the fd could not be
+ * taken (fn then frees ud's resources only). 0, or -1 when already
+ * detaching (nothing changes). */
+typedef void client_detach_fn(rk_client *c, int fd, rk_buf *surplus, void *ud);
+int client_detach_socket(rk_client *c, client_detach_fn *fn, void *ud);
+
+/* A replica's master client on shard s (on s's thread, inside its loop):
+ * the connected socket fd joins s's loop (rk_loop_adopt) as an
+ * authenticated client with CLIENT_MASTER, and the surplus bytes (already
+ * read from the master past the sync) are processed as its first input.
+ * The master-client hooks of g_shard_plugins (repl_master_applied) may run
+ * for the surplus before this returns. NULL (errno set) when the loop
+ * refused the fd or out of memory: the fd is then still the caller's.
+ * Never counts against maxclients. */
+rk_client *client_adopt_master(struct rk_shard *s, int fd, const char *surplus, size_t n);
+/* Raw bytes to the master client's socket (REPLCONF ACK), though its
+ * command replies are suppressed. 0, or -1 when the connection is gone or
+ * out of memory (the client is then closed). */
+int client_master_write(rk_client *c, const char *p, size_t n);
+/* Stops (on) or resumes (off) parsing and reading. A MULTI block already
+ * begun is parsed to its end first (a pause never splits a transaction);
+ * resuming re-runs the buffered input. */
+void client_set_input_paused(rk_client *c, int on);
+/* 1 when nothing of c is in flight (requests, transactions, blocked
+ * commands) and no MULTI is open: every command parsed so far took effect. */
+int client_idle(const rk_client *c);
 
 #endif

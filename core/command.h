@@ -47,6 +47,7 @@ enum rk_cmd_flag {
     CMD_MOVABLE_KEYS = 1u << 15,
     CMD_ALLOW_BUSY = 1u << 16,
     CMD_SENTINEL = 1u << 17,   /* unused, for COMMAND output parity */
+    CMD_NO_ASYNC_LOADING = 1u << 18, /* shown by COMMAND only: ringkv has no async loading */
 };
 
 enum rk_cmd_exec { EXEC_CONN = 0, EXEC_KEYS = 1, EXEC_ALL = 2 };
@@ -198,6 +199,7 @@ extern const rk_command rk_pubsub_commands[];
 extern const rk_command rk_multi_commands[];
 extern const rk_command rk_dump_commands[];
 extern const rk_command rk_persist_commands[];
+extern const rk_command rk_repl_commands[];   /* repl/commands.c */
 
 
 /* Added by the command-table owner: the full name of a command as Redis

@@ -157,7 +157,7 @@ static void hello_cmd(rk_ctx *c) {
     reply_bulk_str(&c->r, "mode");
     reply_bulk_str(&c->r, "standalone");
     reply_bulk_str(&c->r, "role");
-    reply_bulk_str(&c->r, "master");
+    reply_bulk_str(&c->r, c->shard->repl_view.is_replica ? "replica" : "master");
     reply_bulk_str(&c->r, "modules");
     reply_array(&c->r, 0);
 }
@@ -234,9 +234,13 @@ static void client_reply_cmd(rk_ctx *c) {
     }
 }
 
+/* TYPE master: a replica's master client (replicas themselves live on the
+ * replication thread, so TYPE replica matches none here). */
+#define FILTER_TYPE_MASTER CLIENT_CLASS_COUNT
+
 /* CLIENT LIST / KILL filters, parsed once on the coordinator. */
 typedef struct client_filter {
-    int type;              /* -1 any, else CLIENT_CLASS_* (normal, pubsub); replica/master match none */
+    int type;              /* -1 any, else CLIENT_CLASS_* (normal, pubsub) or FILTER_TYPE_MASTER */
     int match_none;
     uint64_t *ids;
     int nids;
@@ -256,7 +260,9 @@ static int filter_matches(const client_filter *f, const rk_client *cl) {
     if (f->match_none) return 0;
     if (cl->flags & CLIENT_CONN_GONE) return 0;
     if (f->type >= 0) {
-        int cls = (cl->flags & CLIENT_PUBSUB) ? CLIENT_CLASS_PUBSUB : CLIENT_CLASS_NORMAL;
+        int cls = (cl->flags & CLIENT_MASTER)   ? FILTER_TYPE_MASTER
+                  : (cl->flags & CLIENT_PUBSUB) ? CLIENT_CLASS_PUBSUB
+                                                : CLIENT_CLASS_NORMAL;
         if (cls != f->type) return 0;
     }
     if (f->nids) {
@@ -274,7 +280,8 @@ static int filter_matches(const client_filter *f, const rk_client *cl) {
 static int parse_type(rk_slice s, client_filter *f) {
     if (slice_eq(s, "normal")) f->type = CLIENT_CLASS_NORMAL;
     else if (slice_eq(s, "pubsub")) f->type = CLIENT_CLASS_PUBSUB;
-    else if (slice_eq(s, "replica") || slice_eq(s, "slave") || slice_eq(s, "master")) f->match_none = 1;
+    else if (slice_eq(s, "master")) f->type = FILTER_TYPE_MASTER;
+    else if (slice_eq(s, "replica") || slice_eq(s, "slave")) f->match_none = 1;
     else return -1;
     return 0;
 }

@@ -28,6 +28,8 @@
 #include "core/lazyfree.h"
 #include "core/shard.h"
 
+__thread int db_master_command;
+
 /* ---------- time ---------- */
 
 int64_t rk_ustime(void)
@@ -375,8 +377,12 @@ static void expired_key_removed(rk_shard *s)
 static dict_entry *lookup_probe(rk_shard *s, rk_db *db, const rk_str *k, int flags)
 {
     dict_entry *e = dict_find(db->keys, k);
-    if (e && dict_size(db->expires) && is_expired_at(db, k, shard_now_ms(s))) {
-        if (!(flags & LOOKUP_NOEXPIRE)) {
+    if (e && dict_size(db->expires) && !db_master_command && is_expired_at(db, k, shard_now_ms(s))) {
+        /* A replica's keys go when its master says so: deleting here would
+         * journal a DEL of our own and diverge (writable replicas excepted,
+         * as Redis: their writes must see the key gone). */
+        int keep = s && s->repl_view.is_replica && (!(flags & LOOKUP_WRITE) || s->cfg.replica_read_only);
+        if (!keep && !(flags & LOOKUP_NOEXPIRE)) {
             journal_expired(s, db, k);
             delete_key(s, db, k, lazy_expire(s));
             expired_key_removed(s);

@@ -48,7 +48,11 @@ enum {
 };
 
 /* Finds a live key; an expired key is deleted on the way (lazy expiry,
- * counted in expired_keys) and NULL returned. */
+ * counted in expired_keys) and NULL returned. On a replica (Redis 7.0's
+ * expireIfNeeded) an expired key is reported missing but kept, the
+ * master's DEL being awaited (deleted only for a write lookup on a
+ * writable replica); and while a command of the master client runs
+ * (db_master_command) it is returned as live. */
 rk_obj *db_lookup(struct rk_shard *s, rk_db *db, rk_slice key, int flags);
 /* As db_lookup but also returns the dict entry (its key is the stored rk_str). */
 dict_entry *db_lookup_entry(struct rk_shard *s, rk_db *db, rk_slice key, int flags);
@@ -81,6 +85,11 @@ int db_key_is_expired(rk_db *db, const rk_str *key);
 /* Active expiry for one db, bounded: stops after `budget_us` microseconds.
  * Returns the number of keys removed. */
 uint64_t db_active_expire(struct rk_shard *s, rk_db *db, int64_t budget_us);
+
+/* Set on a shard thread while a command of a replica's master client runs
+ * (core/client.c, multi.c, multikey.c): its lookups see keys past their
+ * TTL as live. Thread-local: each shard sets and clears its own. */
+extern __thread int db_master_command;
 
 /* Current time in ms / us (cached per command by the shard for consistency). */
 int64_t rk_mstime(void);

@@ -204,6 +204,15 @@ void multi_flag_error(rk_client *c) {
     if (multi_active(c)) c->multi->error = 1;
 }
 
+void multi_queued_flags(const rk_client *c, uint32_t *has, uint32_t *lacks) {
+    *has = *lacks = 0;
+    if (!multi_active(c)) return;
+    for (int i = 0; i < c->multi->nqueued; i++) {
+        *has |= c->multi->queue[i].cmd->flags;
+        *lacks |= ~c->multi->queue[i].cmd->flags;
+    }
+}
+
 static void queue_clear(struct rk_multi_state *m) {
     for (int i = 0; i < m->nqueued; i++) free(m->queue[i].argv);
     free(m->queue);
@@ -269,6 +278,14 @@ int multi_intercept(rk_client *c, const rk_command *cmd, int argc, const rk_slic
 }
 
 /* ---- MULTI / DISCARD / UNWATCH ---------------------------------------------- */
+
+void multi_exec_abort(rk_client *c, const char *err) {
+    unwatch_all(c);
+    if (c->multi) queue_clear(c->multi);
+    rk_reply r = {client_reply_buf(c), c->resp};
+    reply_errorf(&r, "EXECABORT Transaction discarded because of: %s", err[0] == '-' ? err + 1 : err);
+    shard_count_error(c->home, "EXECABORT");
+}
 
 static void multi_cmd(rk_ctx *c) {
     struct rk_multi_state *m = multi_state(c->client);
@@ -369,6 +386,7 @@ typedef struct exec_plan {
     int *pos;          /* key positions of the command being routed */
     int cappos;
     uint64_t write_mask; /* shards the queued write commands may change */
+    int from_master;   /* a replica's master client: keys past their TTL stay live (db.h) */
     int journal_open;  /* the journal parts were opened on write_mask */
 } exec_plan;
 
@@ -440,7 +458,9 @@ static void exec_one_hop(rk_shard *s, rk_txn *t, rk_buf *out) {
     ctx_init(&ctx, s, x->dbid, t->resp, q->cmd, q->argc, q->argv, out);
     ctx.client_id = t->client ? t->client->id : 0;
     ctx.in_multi = 1;
+    db_master_command = x->from_master;
     cmd_call(&ctx);
+    db_master_command = 0;
 }
 
 static void exec_one_step(rk_txn *t) {
@@ -465,7 +485,9 @@ static void exec_on_home(rk_txn *t, queued_cmd *q) {
         reply_error(&ctx.r, "ERR client gone");
         return;
     }
+    db_master_command = x->from_master;
     cmd_call(&ctx);
+    db_master_command = 0;
     if (t->client) {
         x->dbid = t->client->db;   /* SELECT inside the transaction */
         t->resp = t->client->resp; /* HELLO inside it, as Redis */
@@ -594,6 +616,7 @@ static void exec_coord(rk_client *c, const rk_command *cmd, int argc, rk_slice *
     x->watched = m->watched;
     x->nwatched = m->nwatched;
     x->dbid = c->db;
+    x->from_master = (c->flags & CLIENT_MASTER) != 0;
     m->queue = NULL;
     m->nqueued = m->capqueued = 0;
     m->watched = NULL;

@@ -21,6 +21,12 @@ int multi_intercept(struct rk_client *c, const struct rk_command *cmd, int argc,
 void multi_flag_error(struct rk_client *c);
 /* RESET, and a connection going away: discard the queue, drop every WATCH. */
 void multi_client_reset(struct rk_client *c);
+/* The queued commands' flags: *has = OR of their flags, *lacks = OR of
+ * their complements (Redis's mstate cmd_flags / cmd_inv_flags); 0 when none. */
+void multi_queued_flags(const struct rk_client *c, uint32_t *has, uint32_t *lacks);
+/* EXEC refused before it ran (READONLY, ...): discards the transaction and
+ * answers "-EXECABORT Transaction discarded because of: <err>" as Redis. */
+void multi_exec_abort(struct rk_client *c, const char *err);
 
 /* Shard side: a key (or a whole db) changed; bumps WATCH versions. */
 void watch_touch_key(struct rk_shard *s, int dbid, rk_slice key);

@@ -64,9 +64,12 @@ typedef struct mk_state {
     int *keyshard;        /* owning shard of each key */
     int group;            /* argv entries per key (MSET: 2) */
     int extra_db;         /* COPY ... DB n: a second database to gather, or -1 */
+    int from_master;      /* a replica's master client: keys past their TTL stay live (db.h) */
     /* gather mode: write-back lists, per shard */
     rk_buf writeback[RK_MAX_SHARDS];
 } mk_state;
+
+static void writeback_hop(rk_shard *s, rk_txn *t, rk_buf *out);
 
 static void mk_state_free(void *p) {
     mk_state *st = p;
@@ -89,7 +92,7 @@ static void ctx_for_shard(rk_ctx *ctx, rk_shard *s, rk_txn *t, mk_state *st, int
 
 static uint64_t mk_mask(const mk_state *st);
 
-static void split_hop(rk_shard *s, rk_txn *t, rk_buf *out) {
+static void split_hop_run(rk_shard *s, rk_txn *t, rk_buf *out) {
     mk_state *st = t->mk;
     int argc = 1;
     for (int k = 0; k < st->nkeys; k++)
@@ -198,7 +201,7 @@ static void gather_one_db(rk_shard *s, mk_state *st, int dbid, rk_buf *out) {
     }
 }
 
-static void gather_hop(rk_shard *s, rk_txn *t, rk_buf *out) {
+static void gather_hop_run(rk_shard *s, rk_txn *t, rk_buf *out) {
     mk_state *st = t->mk;
     gather_one_db(s, st, st->dbid, out);
     if (st->extra_db >= 0 && st->extra_db != st->dbid) gather_one_db(s, st, st->extra_db, out);
@@ -239,7 +242,7 @@ typedef struct wb_rec {
     rk_obj *val;   /* NULL: delete */
 } wb_rec;
 
-static void writeback_hop(rk_shard *s, rk_txn *t, rk_buf *out) {
+static void writeback_hop_run(rk_shard *s, rk_txn *t, rk_buf *out) {
     (void)out;
     mk_state *st = t->mk;
     rk_buf *list = &st->writeback[s->id];
@@ -455,7 +458,7 @@ static void free_writeback(mk_state *st) {
     }
 }
 
-static void gather_step(rk_txn *t) {
+static void gather_step_run(rk_txn *t) {
     mk_state *st = t->mk;
     rk_shard *home = t->coord;
     uint64_t mask = mk_mask(st);
@@ -530,6 +533,32 @@ static int copy_target_db(const rk_command *cmd, int argc, const rk_slice *argv)
     return -1;
 }
 
+/* Every hop and the scratch run see the keys as the command's client
+ * should: a master client's keys past their TTL stay live (db.h). */
+static void split_hop(rk_shard *s, rk_txn *t, rk_buf *out) {
+    db_master_command = ((mk_state *)t->mk)->from_master;
+    split_hop_run(s, t, out);
+    db_master_command = 0;
+}
+
+static void gather_hop(rk_shard *s, rk_txn *t, rk_buf *out) {
+    db_master_command = ((mk_state *)t->mk)->from_master;
+    gather_hop_run(s, t, out);
+    db_master_command = 0;
+}
+
+static void writeback_hop(rk_shard *s, rk_txn *t, rk_buf *out) {
+    db_master_command = ((mk_state *)t->mk)->from_master;
+    writeback_hop_run(s, t, out);
+    db_master_command = 0;
+}
+
+static void gather_step(rk_txn *t) {
+    db_master_command = ((mk_state *)t->mk)->from_master;
+    gather_step_run(t);
+    db_master_command = 0;
+}
+
 /* Fills a state for cmd; NULL on allocation failure. */
 static mk_state *mk_state_new(const rk_command *cmd, int argc, rk_slice *argv, int dbid, int resp,
                               const int *keypos, int nkeys) {
@@ -558,6 +587,7 @@ static mk_state *mk_state_new(const rk_command *cmd, int argc, rk_slice *argv, i
 
 static void mk_start(rk_txn *t, mk_state *st, int first) {
     t->mk = st;
+    st->from_master = t->client && (t->client->flags & CLIENT_MASTER);
     uint64_t mask = mk_mask(st);
     if (st->cmd->merge != MERGE_NONE) {
         if (first) txn_start(t, split_hop, split_step);

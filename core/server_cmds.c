@@ -198,7 +198,7 @@ static const flag_name k_flag_names[] = {
     {CMD_ADMIN, "admin"},       {CMD_PUBSUB, "pubsub"},           {CMD_NOSCRIPT, "noscript"},
     {CMD_BLOCKING, "blocking"}, {CMD_LOADING, "loading"},         {CMD_STALE, "stale"},
     {CMD_SKIP_MONITOR, "skip_monitor"}, {CMD_SKIP_SLOWLOG, "skip_slowlog"}, {CMD_FAST, "fast"},
-    {CMD_NO_AUTH, "no_auth"},   {CMD_NO_MULTI, "no_multi"},       {CMD_MOVABLE_KEYS, "movablekeys"},
+    {CMD_NO_AUTH, "no_auth"},   {CMD_NO_ASYNC_LOADING, "no_async_loading"}, {CMD_NO_MULTI, "no_multi"},       {CMD_MOVABLE_KEYS, "movablekeys"},
     {CMD_ALLOW_BUSY, "allow_busy"},
 };
 
@@ -932,24 +932,39 @@ static uint64_t sample_ops_per_sec(uint64_t total_cmds) {
     return ops;
 }
 
-static void info_stats(rk_buf *b, const info_sum *sum) {
+/* INFO's texts from the replication thread (g_shard_plugins.repl_info):
+ * asked when INFO starts, so they travel while the shards' hop runs; the
+ * step waits for both. Coordinator-owned (the txn's arg). */
+typedef struct info_repl {
+    int pending;           /* answers still to come */
+    int step_waiting;      /* the step ran: the last answer finishes INFO */
+    rk_txn *t;
+    rk_buf replication;    /* the section's body, empty when unavailable */
+    rk_buf stats;          /* sync_full .. sync_partial_err lines */
+} info_repl;
+
+static void info_stats(rk_buf *b, const info_sum *sum, const info_repl *ir) {
     const rk_stats *st = &sum->stats;
     info_header(b, "Stats");
     rk_buf_printf(
         b,
         "total_connections_received:%llu\r\ntotal_commands_processed:%llu\r\ninstantaneous_ops_per_sec:%llu\r\n"
         "total_net_input_bytes:%llu\r\ntotal_net_output_bytes:%llu\r\ninstantaneous_input_kbps:0.00\r\n"
-        "instantaneous_output_kbps:0.00\r\nrejected_connections:%llu\r\nsync_full:0\r\nsync_partial_ok:0\r\n"
-        "sync_partial_err:0\r\nexpired_keys:%llu\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:0\r\n"
+        "instantaneous_output_kbps:0.00\r\nrejected_connections:%llu\r\n",
+        (unsigned long long)st->total_connections_received, (unsigned long long)st->total_commands_processed,
+        (unsigned long long)sample_ops_per_sec(st->total_commands_processed),
+        (unsigned long long)st->net_input_bytes, (unsigned long long)st->net_output_bytes,
+        (unsigned long long)st->rejected_connections);
+    rk_buf_append(b, ir->stats.data, ir->stats.len);
+    rk_buf_printf(
+        b,
+        "expired_keys:%llu\r\nexpired_stale_perc:0.00\r\nexpired_time_cap_reached_count:0\r\n"
         "evicted_keys:%llu\r\nevicted_clients:0\r\nkeyspace_hits:%llu\r\nkeyspace_misses:%llu\r\n"
         "pubsub_channels:%llu\r\npubsub_patterns:%llu\r\nlatest_fork_usec:0\r\ntotal_forks:0\r\n"
         "unexpected_error_replies:%llu\r\ntotal_error_replies:%llu\r\n"
         "client_query_buffer_limit_disconnections:%llu\r\nclient_output_buffer_limit_disconnections:%llu\r\n"
         "txn_started:%llu\r\ntxn_retries:%llu\r\nremote_requests:%llu\r\n",
-        (unsigned long long)st->total_connections_received, (unsigned long long)st->total_commands_processed,
-        (unsigned long long)sample_ops_per_sec(st->total_commands_processed),
-        (unsigned long long)st->net_input_bytes, (unsigned long long)st->net_output_bytes,
-        (unsigned long long)st->rejected_connections, (unsigned long long)st->expired_keys,
+        (unsigned long long)st->expired_keys,
         (unsigned long long)st->evicted_keys, (unsigned long long)st->keyspace_hits, (unsigned long long)st->keyspace_misses,
         (unsigned long long)sum->channels, (unsigned long long)sum->patterns,
         (unsigned long long)st->unexpected_error_replies, (unsigned long long)st->total_error_replies,
@@ -958,14 +973,9 @@ static void info_stats(rk_buf *b, const info_sum *sum) {
         (unsigned long long)st->txn_retries, (unsigned long long)st->remote_requests);
 }
 
-static void info_replication(rk_buf *b) {
+static void info_replication(rk_buf *b, const info_repl *ir) {
     info_header(b, "Replication");
-    rk_buf_printf(b,
-                  "role:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\nmaster_replid:%s\r\n"
-                  "master_replid2:0000000000000000000000000000000000000000\r\nmaster_repl_offset:0\r\n"
-                  "second_repl_offset:-1\r\nrepl_backlog_active:0\r\nrepl_backlog_size:1048576\r\n"
-                  "repl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\n",
-                  g_run_id);
+    rk_buf_append(b, ir->replication.data, ir->replication.len);
 }
 
 static void info_cpu(rk_buf *b) {
@@ -1011,13 +1021,13 @@ static void info_keyspace(rk_buf *b, const info_sum *sum) {
     }
 }
 
-static void info_render(rk_buf *b, int mask, rk_shard *coord, const info_sum *sum) {
+static void info_render(rk_buf *b, int mask, rk_shard *coord, const info_sum *sum, const info_repl *ir) {
     if (mask & SEC_SERVER) info_server(b, coord);
     if (mask & SEC_CLIENTS) info_clients(b, coord, sum);
     if (mask & SEC_MEMORY) info_memory(b, coord, sum);
     if (mask & SEC_PERSISTENCE) info_persistence(b, sum);
-    if (mask & SEC_STATS) info_stats(b, sum);
-    if (mask & SEC_REPLICATION) info_replication(b);
+    if (mask & SEC_STATS) info_stats(b, sum, ir);
+    if (mask & SEC_REPLICATION) info_replication(b, ir);
     if (mask & SEC_CPU) info_cpu(b);
     if (mask & SEC_MODULES) info_header(b, "Modules");
     if (mask & SEC_COMMANDSTATS) info_commandstats(b, sum);
@@ -1029,7 +1039,8 @@ static void info_render(rk_buf *b, int mask, rk_shard *coord, const info_sum *su
     if (mask & SEC_KEYSPACE) info_keyspace(b, sum);
 }
 
-static void info_step(rk_txn *t) {
+static void info_finish(rk_txn *t) {
+    info_repl *ir = t->arg;
     info_sum *sum = calloc(1, sizeof(*sum));
     rk_shard *coord = t->coord;
     if (sum) {
@@ -1050,7 +1061,7 @@ static void info_step(rk_txn *t) {
     }
     rk_buf text;
     rk_buf_init(&text);
-    info_render(&text, info_sections(t->argc, t->argv), coord, sum);
+    info_render(&text, info_sections(t->argc, t->argv), coord, sum, ir);
     reply_verbatim(&t->r, text.data ? text.data : "", text.len, "txt");
     rk_buf_free(&text);
 done:
@@ -1062,8 +1073,61 @@ done:
     txn_finish(t);
 }
 
+static void info_step(rk_txn *t) {
+    info_repl *ir = t->arg;
+    if (ir->pending > 0) {
+        ir->step_waiting = 1; /* the shards stay paused: the hop's figures stay current */
+        return;
+    }
+    info_finish(t);
+}
+
+static void info_repl_free(void *p) {
+    info_repl *ir = p;
+    assert(ir->pending == 0);
+    rk_buf_free(&ir->replication);
+    rk_buf_free(&ir->stats);
+    free(ir);
+}
+
+/* An answer from the replication thread, on the coordinator. */
+static void info_repl_done(rk_buf *into, void *ud, const char *text, size_t len) {
+    info_repl *ir = ud;
+    assert(ir->pending > 0);
+    if (rk_buf_append(into, text, len) != 0) rk_buf_clear(into);
+    if (--ir->pending == 0 && ir->step_waiting) info_finish(ir->t);
+}
+
+static void info_repl_replication(void *ud, const char *text, size_t len) {
+    info_repl_done(&((info_repl *)ud)->replication, ud, text, len);
+}
+
+static void info_repl_stats(void *ud, const char *text, size_t len) {
+    info_repl_done(&((info_repl *)ud)->stats, ud, text, len);
+}
+
 static void info_coord(rk_client *c, const rk_command *cmd, int argc, rk_slice *argv) {
-    start_all(c, cmd, argc, argv, NULL, NULL, info_hop, info_step);
+    info_repl *ir = calloc(1, sizeof(*ir));
+    rk_txn *t = ir ? txn_new(c, cmd, txn_all_shards(), argc, argv) : NULL;
+    if (!t) {
+        free(ir);
+        coord_error(c, "ERR out of memory");
+        return;
+    }
+    ir->t = t;
+    t->arg = ir;
+    t->arg_free = info_repl_free;
+    int mask = info_sections(argc, argv);
+    rk_shard *s = c->home;
+    /* Without an answer (no replication module, out of memory) the
+     * section stays empty rather than made up. */
+    if (g_shard_plugins.repl_info) {
+        if ((mask & SEC_REPLICATION) && g_shard_plugins.repl_info(s, "replication", info_repl_replication, ir) == 0)
+            ir->pending++;
+        if ((mask & SEC_STATS) && g_shard_plugins.repl_info(s, "stats", info_repl_stats, ir) == 0)
+            ir->pending++;
+    }
+    txn_start(t, info_hop, info_step);
 }
 
 /* ---- CONFIG ------------------------------------------------------------ */
@@ -1221,6 +1285,31 @@ static void config_set_hop(rk_shard *s, rk_txn *t, rk_buf *out) {
     if (rc < 0) rk_buf_append_str(out, err[0] ? err : "ERR CONFIG SET failed");
 }
 
+/* Directives the replication thread keeps its own copy of. */
+static int is_repl_directive(const char *name) {
+    static const char *const prefixes[] = {"repl-", "min-replicas-", "min-slaves-", "replica-", "slave-"};
+    for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+        if (strncasecmp(name, prefixes[i], strlen(prefixes[i])) == 0) return 1;
+    return strcasecmp(name, "masterauth") == 0 || strcasecmp(name, "masteruser") == 0;
+}
+
+/* After every shard applied the pairs: the replication thread follows. */
+static void config_set_forward(rk_txn *t) {
+    if (!g_shard_plugins.repl_config_set) return;
+    for (int i = 2; i + 1 < t->argc; i += 2) {
+        char name[256];
+        slice_cstr(t->argv[i], name, sizeof(name));
+        if (!is_repl_directive(name)) continue;
+        char *value = strndup(t->argv[i + 1].ptr, t->argv[i + 1].len);
+        if (!value) {
+            rk_log(LL_WARNING, "CONFIG SET %s: out of memory telling the replication thread", name);
+            continue;
+        }
+        g_shard_plugins.repl_config_set(t->coord, name, value);
+        free(value);
+    }
+}
+
 static void config_set_step(rk_txn *t) {
     for (int i = 0; i < g_nshards; i++) {
         if (t->out[i].len == 0) continue;
@@ -1238,6 +1327,7 @@ static void config_set_step(rk_txn *t) {
         txn_finish(t);
         return;
     }
+    config_set_forward(t);
     reply_ok(&t->r);
     txn_finish(t);
 }

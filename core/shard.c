@@ -240,7 +240,8 @@ static void shard_on_wake(void *ud) {
 /* ---- Periodic work ---------------------------------------------------- */
 
 static void shard_active_expire(rk_shard *s) {
-    if (!s->active_expire_enabled || txn_shard_paused(s)) return;
+    /* A replica's keys expire by its master's DELs (Redis 7.0). */
+    if (!s->active_expire_enabled || txn_shard_paused(s) || s->repl_view.is_replica) return;
     /* Redis spends at most 25% of each tick on active expiry. */
     int64_t budget_us = 1000000 / s->cfg.hz / 4;
     int64_t start = rk_ustime();
@@ -269,8 +270,10 @@ static void shard_on_tick(void *ud) {
     rk_shard *s = ud;
     shard_active_expire(s);
     shard_rehash_step(s);
-    /* As Redis: no eviction while a file loads (it would drop loaded keys). */
-    if (!txn_shard_paused(s) && !s->loading.active) evict_cron(s);
+    /* As Redis: no eviction while a file loads (it would drop loaded keys),
+     * nor on a replica (replica-ignore-maxmemory's default: its master
+     * evicts and sends the DELs). */
+    if (!txn_shard_paused(s) && !s->loading.active && !s->repl_view.is_replica) evict_cron(s);
     lazyfree_cron(s);
     clients_cron(s);
     if (g_shard_plugins.on_tick) g_shard_plugins.on_tick(s);
@@ -285,6 +288,7 @@ static void shard_before_wait(void *ud) {
     rk_msg *m;
     while ((m = rk_mailbox_pop(&s->mailbox)) != NULL) shard_handle_msg(s, m);
     lazyfree_before_wait(s);
+    clients_before_wait(s);
     shard_flush_wakes(s);
     /* After the wakes: other shards must not wait for this slice of work. */
     if (g_shard_plugins.before_wait) g_shard_plugins.before_wait(s);

@@ -197,6 +197,17 @@ typedef struct rk_shard_plugins {
      * call one whole command), and its end (the connection is gone). */
     void (*repl_master_applied)(rk_shard *s, const char *p, size_t len);
     void (*repl_master_closed)(rk_shard *s);
+    /* INFO (core/server_cmds.c, on the client's home shard): asks the
+     * replication thread for a section's raw text (`what`: "replication"
+     * or "stats", repl/repl.h's contract); done(ud, text, len) runs later
+     * on this shard, exactly once, len 0 when the text is unavailable. 0,
+     * or -1 when nothing was asked (done never runs). */
+    int (*repl_info)(rk_shard *s, const char *what, void (*done)(void *ud, const char *text, size_t len),
+                     void *ud);
+    /* CONFIG SET changed a replication directive (on the coordinating
+     * shard, after every shard applied it): the replication thread's copy
+     * follows. */
+    void (*repl_config_set)(rk_shard *s, const char *name, const char *value);
 } rk_shard_plugins;
 extern rk_shard_plugins g_shard_plugins;
 

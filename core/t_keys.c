@@ -821,6 +821,9 @@ static void randomkey_hop(rk_shard *s, rk_txn *t, rk_buf *out)
             break;
         const rk_str *k = e->key;
         if (db_key_is_expired_at(db, k, now)) {
+            /* A replica awaits its master's DEL (db_lookup's rule). */
+            if (s->repl_view.is_replica)
+                continue;
             rk_slice del[2] = {s->cfg.lazyfree_lazy_expire ? RK_SLICE("UNLINK") : RK_SLICE("DEL"), rkstr_slice(k)};
             journal_append_argv(s->journal, db->id, 2, del);
             db_delete(s, db, rkstr_slice(k));

@@ -1,7 +1,8 @@
 /* loop.c: the backend-independent half of the event loop.
  *
  * Owns: backend choice (AUTO tries io_uring, falls back to epoll and keeps
- * the reason), connection bookkeeping (live, work and finalize lists),
+ * the reason), connection bookkeeping (live, work and finalize lists;
+ * accepted and adopted sockets, and giving one away with take_fd),
  * the output swap model, close/drain states, address strings, the
  * group-commit gate (barrier/release records, per-conn marks) and the
  * backend-independent half of file ops (the FIFO of slots, callbacks).
@@ -33,6 +34,7 @@
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sched.h>
@@ -238,8 +240,12 @@ static void conn_addresses(rk_conn *c)
     memset(&ss, 0, sizeof ss);
     if (getpeername(c->fd, (struct sockaddr *)&ss, &len) == 0) {
         format_addr(&ss, len, c->peer, sizeof c->peer, &c->peer_local);
-        if (ss.ss_family == AF_UNIX && c->peer[0] == ':')
+        if (ss.ss_family == AF_UNIX && c->peer[0] == ':') {
+            /* Unnamed on both ends (a socketpair): say what it is. */
+            if (c->local[0] == ':')
+                snprintf(c->local, sizeof c->local, "unix:0");
             snprintf(c->peer, sizeof c->peer, "%s", c->local);
+        }
     } else {
         snprintf(c->peer, sizeof c->peer, "?:0");
     }
@@ -249,16 +255,18 @@ static void gate_forget(rk_loop *l, rk_conn *c);
 
 /* ---- conn lifecycle ---- */
 
-void rk__conn_accepted(rk_loop *l, int fd)
+/* Allocates c for fd and links it (counted in n_conns). NULL with errno
+ * (EMFILE over max_conns, ENOMEM); fd untouched then. */
+static rk_conn *conn_new(rk_loop *l, int fd)
 {
     if (l->n_conns >= l->cfg.max_conns) {
-        close(fd); /* over the bound: refuse without on_accept/on_close */
-        return;
+        errno = EMFILE;
+        return NULL;
     }
     rk_conn *c = calloc(1, sizeof *c);
     if (!c) {
-        close(fd);
-        return;
+        errno = ENOMEM;
+        return NULL;
     }
     /* user_data tags use the low 4 bits of the pointer: malloc aligns to
      * max_align_t, checked at compile time below. */
@@ -285,6 +293,32 @@ void rk__conn_accepted(rk_loop *l, int fd)
         l->conns->prev = c;
     l->conns = c;
     l->n_conns++;
+    return c;
+}
+
+/* Undoes conn_new for a conn the backend never saw (conn_open failed
+ * before registering anything): the fd stays open, nothing is called. */
+static void conn_unlink_new(rk_loop *l, rk_conn *c)
+{
+    assert(c->refs == 0 && !c->queued && !c->fin_queued && !c->gdirty && c->grecs == 0);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        l->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    assert(l->n_conns > 0);
+    l->n_conns--;
+    free(c);
+}
+
+void rk__conn_accepted(rk_loop *l, int fd)
+{
+    rk_conn *c = conn_new(l, fd);
+    if (!c) {
+        close(fd); /* over the bound or out of memory: refuse without on_accept/on_close */
+        return;
+    }
     if (l->be->conn_open(c) != 0) {
         c->state = RK_CONN_CLOSING;
         rk__conn_maybe_fin(c);
@@ -302,6 +336,74 @@ void rk__conn_accepted(rk_loop *l, int fd)
     c->accepted = 1;
     if (c->state != RK_CONN_CLOSING)
         rk__conn_queue(c); /* the backend arms reads and flushes in post */
+}
+
+rk_conn *rk_loop_adopt(rk_loop *l, int fd, void *conn_ud)
+{
+    if (fd < 0 || !conn_ud) {
+        errno = EINVAL;
+        return NULL;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0)
+        return NULL; /* EBADF */
+    rk_conn *c = conn_new(l, fd);
+    if (!c)
+        return NULL;
+    /* epoll needs it; io_uring tolerates blocking sockets but the caller
+     * gets one behaviour on both backends. */
+    if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0) {
+        int e = errno;
+        conn_unlink_new(l, c);
+        errno = e;
+        return NULL;
+    }
+    if (l->be->conn_open(c) != 0) {
+        int e = errno;
+        conn_unlink_new(l, c);
+        if (!(fl & O_NONBLOCK))
+            (void)fcntl(fd, F_SETFL, fl); /* give it back as it came */
+        errno = e;
+        return NULL;
+    }
+    c->ud = conn_ud;
+    c->accepted = 1;
+    rk__conn_queue(c); /* reads armed and output flushed in post, as for accept */
+    return c;
+}
+
+int rk_conn_take_fd(rk_conn *c)
+{
+    if (c->state != RK_CONN_OPEN || c->eof) {
+        errno = EBADF;
+        return -1;
+    }
+    int nfd = fcntl(c->fd, F_DUPFD_CLOEXEC, 0);
+    if (nfd < 0)
+        return -1;
+    if (c->loop->be->conn_detach(c) != 0) {
+        int e = errno;
+        close(nfd);
+        errno = e;
+        return -1;
+    }
+    c->detached = 1;
+    /* Read but never delivered: the caller's peer was to be silent. */
+    c->loop->taken_dropped += c->stash.len;
+    rk_buf_free(&c->stash);
+    rk__conn_hard_close(c); /* output dropped; c->fd closed at free, no shutdown */
+    return nfd;
+}
+
+uint64_t rk_loop_taken_dropped(const rk_loop *l)
+{
+    return l->taken_dropped;
+}
+
+void rk__conn_dropped(rk_conn *c, size_t n)
+{
+    if (c->detached)
+        c->loop->taken_dropped += n;
 }
 
 void rk__conn_queue(rk_conn *c)

@@ -66,7 +66,8 @@ void rk_loop_destroy(rk_loop *l);  /* closes every connection (no on_close calls
  * operators can force fallbacks with RK_URING_DISABLE, a comma list of:
  * uring (AUTO picks epoll), multishot_accept, multishot_recv, bufring,
  * multishot_timer, multishot_poll, defer_taskrun, coop_taskrun,
- * inline_writes (file writes on the ring instead of pwrite). */
+ * inline_writes (file writes on the ring instead of pwrite), sync_cancel
+ * (rk_conn_take_fd cancels asynchronously). */
 const char *rk_loop_backend_name(const rk_loop *l);
 const char *rk_loop_features(const rk_loop *l);
 /* Stops/starts accepting new connections (used while the server is shutting down). */
@@ -89,6 +90,55 @@ int rk_conn_fd(const rk_conn *c);
 const char *rk_conn_peer(const rk_conn *c);
 const char *rk_conn_local(const rk_conn *c);
 int rk_conn_peer_is_local(const rk_conn *c);
+
+/* ---- moving a socket between loops ----
+ *
+ * For the replication thread: a shard gives a replica's socket away after
+ * PSYNC, the replication thread's loop (which may have no listening
+ * socket at all) adopts it; the other way for the master link.
+ *
+ * rk_loop_adopt: on the loop thread, from inside rk_loop_run (a handler or
+ * a callback). The loop takes ownership of fd, an already connected stream
+ * socket (TCP, or one end of an AF_UNIX socketpair), and treats it exactly
+ * as an accepted connection whose on_accept returned conn_ud (on_accept is
+ * not called): O_NONBLOCK is set, TCP_NODELAY on TCP (a caller honouring
+ * repl-disable-tcp-nodelay clears it on rk_conn_fd afterwards), reading
+ * starts after this iteration's before_wait, on_data/on_close get conn_ud
+ * (on_close exactly once), and it counts against max_conns. The addresses
+ * are filled as for an accepted conn; an unnamed unix socket (socketpair)
+ * shows "unix:0" for both. conn_ud must not be NULL.
+ * Returns the conn, or NULL with errno (EMFILE: max_conns live conns;
+ * ENOMEM; EINVAL: bad fd or NULL conn_ud; or the error of setting it up):
+ * then fd is NOT closed, the caller still owns it. */
+rk_conn *rk_loop_adopt(rk_loop *l, int fd, void *conn_ud);
+
+/* rk_conn_take_fd: on the loop thread. Returns a new fd (dup, O_CLOEXEC)
+ * for c's socket and closes c WITHOUT shutdown(): the socket stays open
+ * through the returned fd, which the caller owns. No on_data for c after
+ * the call; on_close still follows once (later, from the loop), as after
+ * rk_conn_close. Pending output (rk_conn_unsent) is dropped: call it when
+ * rk_conn_unsent(c) == 0, or the peer sees a cut reply.
+ * Returns -1 with errno and leaves c unchanged when dup fails, when c is
+ * no longer open (EBADF: closing, draining, or the peer finished), or when
+ * the backend cannot stop its I/O on the socket right now (EAGAIN: retry
+ * on a later iteration).
+ *
+ * Input window: epoll reads only when asked, so nothing is lost there.
+ * io_uring reads ahead (a multishot recv): bytes the kernel handed to the
+ * loop but not yet to on_data when take_fd is called (unhandled
+ * completions of this batch, a paused conn's stash) are dropped, not
+ * delivered, and never reach the new fd. take_fd stops the recv before it
+ * returns (IORING_REGISTER_SYNC_CANCEL, kernel 6.0; older kernels: an async
+ * cancel submitted at once, which stops a recv waiting for data but not
+ * one the kernel is executing at that instant). Bytes arriving after that
+ * stay in the socket for the new owner. So use it only when the peer is known to wait for our next
+ * message (a replica after PSYNC, before +FULLRESYNC/+CONTINUE). The
+ * dropped bytes are counted in rk_loop_taken_dropped, so a caller can
+ * check the handoff was clean instead of losing them silently. */
+int rk_conn_take_fd(rk_conn *c);
+/* Bytes read from sockets given away with rk_conn_take_fd and dropped
+ * (the window above), since the loop was created. */
+uint64_t rk_loop_taken_dropped(const rk_loop *l);
 
 /* ---- file writes on the loop's ring ----
  *

@@ -285,6 +285,18 @@ static void ep_conn_shutdown(rk_conn *c)
     c->send_armed = 0;
 }
 
+static int ep_conn_detach(rk_conn *c)
+{
+    /* Must succeed: the registration belongs to the open file, which the
+     * dup keeps alive, so closing c->fd alone would not remove it and its
+     * events would name a freed conn. */
+    if (epoll_ctl(ES(c->loop)->epfd, EPOLL_CTL_DEL, c->fd, NULL) != 0 && errno != ENOENT)
+        return -1;
+    c->ep_events = 0;
+    c->send_armed = 0;
+    return 0;
+}
+
 static void ep_conn_pause(rk_conn *c, int paused)
 {
     (void)paused;
@@ -409,6 +421,7 @@ const rk_backend_ops rk_epoll_backend = {
     .conn_open = ep_conn_open,
     .conn_flush = ep_conn_flush,
     .conn_shutdown = ep_conn_shutdown,
+    .conn_detach = ep_conn_detach,
     .conn_pause = ep_conn_pause,
     .conn_work = ep_conn_work,
     .pause_accept = ep_pause_accept,

@@ -46,6 +46,7 @@ struct rk_conn {
     unsigned queued : 1;      /* on the loop's work list */
     unsigned fin_queued : 1;  /* on the loop's finalize list */
     unsigned gdirty : 1;      /* on the loop's gate dirty list */
+    unsigned detached : 1;    /* given away by rk_conn_take_fd: never shutdown() */
     /* io_uring backend */
     unsigned recv_armed : 1, send_armed : 1;
     int refs;          /* SQEs in flight whose user_data names this conn */
@@ -111,8 +112,13 @@ typedef struct rk_backend_ops {
     /* A new conn, before on_accept: 0 or -1 (then it is dropped). */
     int (*conn_open)(rk_conn *c);
     void (*conn_flush)(rk_conn *c);
-    /* state just became CLOSING: stop/cancel all I/O on it. */
+    /* state just became CLOSING: stop/cancel all I/O on it. Must not
+     * shutdown() a detached conn's socket (it lives on elsewhere). */
     void (*conn_shutdown)(rk_conn *c);
+    /* rk_conn_take_fd, before c turns CLOSING: stop the kernel from reading
+     * c's socket for us (see loop.h for the window). 0, or -1 with errno
+     * and c unchanged. */
+    int (*conn_detach)(rk_conn *c);
     void (*conn_pause)(rk_conn *c, int paused);
     /* Deferred per-conn work (re-arm, continue sends), from rk__loop_post. */
     void (*conn_work)(rk_conn *c);
@@ -138,6 +144,7 @@ struct rk_loop {
     rk_conn *conns;    /* live list */
     rk_conn *work;     /* conns needing rk__loop_post work; each at most once */
     rk_conn *fin;      /* CLOSING conns with refs == 0; each at most once */
+    uint64_t taken_dropped; /* rk_loop_taken_dropped */
     /* file ops: slots [fop_head, fop_tail) (absolute, mod RK_LOOP_MAX_FILE_OPS) */
     rk_file_op fops[RK_LOOP_MAX_FILE_OPS];
     uint64_t fop_head, fop_tail;
@@ -156,6 +163,8 @@ struct rk_loop {
 
 /* Common helpers for backends (loop.c). */
 void rk__conn_accepted(rk_loop *l, int fd);
+/* Input that reached c after it was closing: counted when c was detached. */
+void rk__conn_dropped(rk_conn *c, size_t n);
 void rk__conn_queue(rk_conn *c);       /* schedule conn_work */
 void rk__conn_hard_close(rk_conn *c);  /* -> CLOSING */
 void rk__conn_maybe_fin(rk_conn *c);   /* CLOSING and refs == 0 -> fin list */
@@ -165,7 +174,8 @@ void rk__conn_deliver(rk_conn *c, const char *p, size_t n);
 int rk__loop_post(rk_loop *l);
 /* 1 when token is in the comma list $RK_URING_DISABLE (tests and operators
  * force fallbacks with it: uring, multishot_accept, multishot_recv, bufring,
- * multishot_timer, multishot_poll, defer_taskrun, coop_taskrun). */
+ * multishot_timer, multishot_poll, defer_taskrun, coop_taskrun,
+ * inline_writes, sync_cancel). */
 int rk__env_disabled(const char *token);
 /* Drains an eventfd; ignores EAGAIN. */
 void rk__drain_eventfd(int fd);

@@ -83,6 +83,7 @@ typedef struct uring_state {
     int disabled;  /* created with R_DISABLED, not yet enabled */
     const char *setup_name;
     int f_ms_accept, f_ms_recv, f_ms_timer, f_ms_poll, f_ring_fd;
+    int f_sync_cancel; /* IORING_REGISTER_SYNC_CANCEL (6.0); cleared on -EINVAL */
     struct io_uring_buf_ring *br; /* NULL: no buffer ring */
     char *br_mem;
     long ops; /* SQEs without their terminal CQE yet */
@@ -104,12 +105,14 @@ static void describe(rk_loop *l)
 {
     uring_state *u = US(l);
     snprintf(l->features, sizeof l->features,
-             "io_uring: setup=%s accept=%s recv=%s send=batched timer=%s wake=%s ring_fd=%s file_write=%s",
+             "io_uring: setup=%s accept=%s recv=%s send=batched timer=%s wake=%s ring_fd=%s file_write=%s "
+             "take_fd=%s",
              u->setup_name, u->f_ms_accept ? "multishot" : "re-armed",
              u->f_ms_recv ? "multishot+bufring(" RK_STR(RK_BR_ENTRIES) "x" RK_STR(RK_BR_BUFSZ) ")"
                           : "plain(per-conn " RK_STR(RK_RBUF_SZ) ")",
              u->f_ms_timer ? "multishot" : "re-armed", u->f_ms_poll ? "poll-multishot" : "poll",
-             u->f_ring_fd ? "registered" : "plain", u->inline_writes ? "pwrite" : "ring");
+             u->f_ring_fd ? "registered" : "plain", u->inline_writes ? "pwrite" : "ring",
+             u->f_sync_cancel ? "sync-cancel" : "async-cancel");
 }
 
 /* An SQE, submitting once to make room when the SQ is full; NULL only if
@@ -434,8 +437,10 @@ static void uring_conn_flush(rk_conn *c)
  * older stashed bytes still wait, to keep order). */
 static void recv_data(rk_conn *c, const char *p, size_t n)
 {
-    if (c->state != RK_CONN_OPEN)
+    if (c->state != RK_CONN_OPEN) {
+        rk__conn_dropped(c, n); /* counted when the socket was given away */
         return;
+    }
     if (c->user_paused || c->stash.len > 0) {
         /* Bound: what arrives between pause and the cancel landing. */
         if (rk_buf_append(&c->stash, p, n) != 0)
@@ -742,12 +747,73 @@ static void uring_conn_shutdown(rk_conn *c)
 {
     rk_loop *l = c->loop;
     int failed = 0;
+    /* For a detached conn these may find nothing (sync-cancelled): the
+     * -ENOENT CQE is harmless. conn_detach made room for them. */
     if (c->recv_armed)
         failed |= cancel_data(l, conn_data(c, OP_RECV), c);
     if (c->send_armed)
         failed |= cancel_data(l, conn_data(c, OP_SEND), c);
-    if (failed)
+    assert(!(failed && c->detached));
+    if (failed && !c->detached)
         shutdown(c->fd, SHUT_RDWR); /* completes what we could not cancel */
+    if (c->detached && (c->recv_armed || c->send_armed))
+        io_uring_submit(&US(l)->ring); /* now, not at the next wait: shortens the window */
+}
+
+/* Cancels the in-flight op `target` and returns once the kernel can no
+ * longer act on it (its terminal CQE may still be on its way): 0, or
+ * -errno. -ENOENT (already finished) counts as success. Bounded: 1 s. */
+static int sync_cancel(uring_state *u, uint64_t target)
+{
+    struct io_uring_sync_cancel_reg reg;
+    memset(&reg, 0, sizeof reg);
+    reg.addr = target;
+    reg.fd = -1;
+    reg.timeout.tv_sec = 1;
+    reg.timeout.tv_nsec = 0;
+    int r = io_uring_register_sync_cancel(&u->ring, &reg);
+    return r == -ENOENT ? 0 : r;
+}
+
+/* rk_conn_take_fd. A multishot recv keeps reading the socket until its
+ * cancel is processed; a synchronous cancel ends that before we return, so
+ * later bytes stay in the socket for the new owner (loop.h, the window). */
+static int uring_conn_detach(rk_conn *c)
+{
+    rk_loop *l = c->loop;
+    uring_state *u = US(l);
+    unsigned need = (unsigned)c->recv_armed + (unsigned)c->send_armed;
+    if (need == 0)
+        return 0;
+    if (u->draining) {
+        errno = EAGAIN;
+        return -1;
+    }
+    if (u->f_sync_cancel && !u->disabled) {
+        int r = 0;
+        if (c->recv_armed)
+            r = sync_cancel(u, conn_data(c, OP_RECV));
+        if (r == 0 && c->send_armed)
+            r = sync_cancel(u, conn_data(c, OP_SEND));
+        if (r == -EINVAL) {
+            u->f_sync_cancel = 0; /* kernel < 6.0: async cancels below */
+            describe(l);
+        } else if (r != 0) {
+            /* A cancelled recv/send completes with -ECANCELED and is
+             * re-armed as after a pause: c stays as it was. */
+            errno = -r == ETIME ? EAGAIN : -r;
+            return -1;
+        }
+    }
+    /* conn_shutdown's async cancels must not fail into shutdown(). */
+    if (io_uring_sq_space_left(&u->ring) < need) {
+        io_uring_submit(&u->ring);
+        if (io_uring_sq_space_left(&u->ring) < need) {
+            errno = EAGAIN;
+            return -1;
+        }
+    }
+    return 0;
 }
 
 static void uring_conn_pause(rk_conn *c, int paused)
@@ -870,6 +936,7 @@ static int uring_init(rk_loop *l, char *err, size_t errlen)
                    !rk__env_disabled("multishot_poll");
     u->inline_writes = !rk__env_disabled("inline_writes");
     u->f_ms_timer = !rk__env_disabled("multishot_timer"); /* 6.4: runtime check only */
+    u->f_sync_cancel = !rk__env_disabled("sync_cancel");  /* 6.0: runtime check only */
     io_uring_free_probe(probe);
 
     if (want_ms_recv) {
@@ -935,6 +1002,7 @@ const rk_backend_ops rk_uring_backend = {
     .conn_open = uring_conn_open,
     .conn_flush = uring_conn_flush,
     .conn_shutdown = uring_conn_shutdown,
+    .conn_detach = uring_conn_detach,
     .conn_pause = uring_conn_pause,
     .conn_work = uring_conn_work,
     .pause_accept = uring_pause_accept,

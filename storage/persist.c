@@ -14,7 +14,11 @@
  *    sink may finish (the START message is sent after the registration, and
  *    the sink writes nothing before it), so no status is missed;
  *  - a shard subtracts the changes counted at its cut from `dirty` only for
- *    a successful save of the job whose cut it took. */
+ *    a successful save of the job whose cut it took;
+ *  - a replica snapshot (persist_repl_snapshot_msg) holds the same slot
+ *    (coord->job) and is answered exactly once with SNAP_CUT, then, only
+ *    after ok = 1, exactly once with SNAP_DONE; its request message is
+ *    touched only on shard 0 and only until it is pushed back. */
 #include "storage/persist.h"
 
 #include <assert.h>
@@ -30,6 +34,7 @@
 #include "core/alloc.h"
 #include "core/client.h"
 #include "core/log.h"
+#include "core/journal.h"
 #include "core/multikey.h"
 #include "core/txn.h"
 #include "io/reply.h"
@@ -66,6 +71,12 @@ typedef struct save_coord {
     uint64_t saves, last_cow;
     int auto_pending;          /* a save point's save was started, not yet claimed */
     int64_t dirty_of[RK_MAX_SHARDS];
+    /* The replica snapshot holding the slot: its save job (== job while it
+     * runs), 0 when none; where and under which number its end goes. */
+    uint64_t repl_save_job;
+    uint64_t repl_job;
+    rk_mailbox *repl_reply_to;
+    int repl_diskless;
 } save_coord;
 
 typedef struct rk_persist {
@@ -89,6 +100,7 @@ typedef struct save_status {
     int ok;
     int apply;                 /* also apply the outcome (no status transaction could run) */
     int64_t lastsave_s;
+    struct save_result *fwd;   /* a replica snapshot's end, passed on once the slot is free */
 } save_status;
 
 typedef struct exit_request {
@@ -98,7 +110,7 @@ typedef struct exit_request {
 
 /* What a save transaction carries (t->arg, coordinator-owned; the hops
  * read job and sink, which are set before the cut hop is sent). */
-enum op_kind { OP_BGSAVE, OP_SAVE, OP_SHUTDOWN, OP_AUTO, OP_EXIT, OP_RELOAD };
+enum op_kind { OP_BGSAVE, OP_SAVE, OP_SHUTDOWN, OP_AUTO, OP_EXIT, OP_RELOAD, OP_REPL };
 enum claim { CLAIM_STARTED = 1, CLAIM_BUSY, CLAIM_SCHEDULED, CLAIM_AOF_BUSY };
 
 typedef struct save_op {
@@ -110,6 +122,9 @@ typedef struct save_op {
     rk_client *waiter;         /* SAVE/SHUTDOWN: the client answered at the end */
     uint64_t job;
     rdb_sink *sink;
+    /* OP_REPL: the request, held from its arrival to the cut (shard 0). */
+    persist_repl_snap_msg *repl;
+    int repl_diskless;
 } save_op;
 
 static int64_t now_s(void) { return rk_mstime() / 1000; }
@@ -191,24 +206,41 @@ static void claim_hop(rk_shard *s, rk_txn *t, rk_buf *out)
         job = ++co->next_job;
         co->job = job;
         co->start_ms = rk_mstime();
-        co->last_try_s = now_s();
+        if (op->kind != OP_REPL || !op->repl_diskless) /* a transfer is no save attempt */
+            co->last_try_s = now_s();
         co->scheduled = 0;
         verdict = CLAIM_STARTED;
     }
-    if (rk_buf_append(out, &verdict, 1) != 0 || rk_buf_append(out, &job, sizeof job) != 0)
+    if (rk_buf_append(out, &verdict, 1) != 0 || rk_buf_append(out, &job, sizeof job) != 0) {
         rk_buf_clear(out);
+        if (verdict == CLAIM_STARTED)
+            co->job = 0; /* the step sees no verdict: nobody would free the slot */
+    }
 }
 
 static void cut_hop(rk_shard *s, rk_txn *t, rk_buf *out)
 {
     save_op *op = t->arg;
-    s->persist->cut_job = op->job;
-    s->persist->dirty_at_cut = s->dirty;
+    if (op->kind != OP_REPL || !op->repl_diskless) {
+        s->persist->cut_job = op->job;
+        s->persist->dirty_at_cut = s->dirty;
+    }
     int64_t used = rk_alloc_thread_used();
     snapshot_begin(s, op->sink, op->job); /* a failure is reported to the sink */
-    if (rk_buf_append(out, &used, sizeof used) != 0)
+    if (rk_buf_append(out, &used, sizeof used) != 0) {
         rk_buf_clear(out);
+        return;
+    }
+    if (op->kind == OP_REPL) {
+        /* Every shard is paused in this hop: the positions form one cut. */
+        assert(s->journal);
+        uint64_t pos = journal_end(s->journal);
+        if (rk_buf_append(out, &pos, sizeof pos) != 0)
+            rk_buf_clear(out);
+    }
 }
+
+static void repl_cut_step(rk_txn *t, rdb_aux_info *aux);
 
 static void finish_with(rk_txn *t, const char *line)
 {
@@ -226,7 +258,7 @@ static void cut_step(rk_txn *t)
     aux.ctime = now_s();
     for (int i = 0; i < g_nshards; i++) {
         int64_t used = 0;
-        if (t->out[i].len == sizeof used)
+        if (t->out[i].len >= sizeof used) /* a replica snapshot's journal position follows */
             memcpy(&used, t->out[i].data, sizeof used);
         aux.used_mem += used;
     }
@@ -235,6 +267,10 @@ static void cut_step(rk_txn *t)
     rk_shard *s = t->coord;
     const char *reply = NULL;
     save_waiter *w = NULL;
+    if (op->kind == OP_REPL) {
+        repl_cut_step(t, &aux);
+        return;
+    }
     switch (op->kind) {
     case OP_BGSAVE:
         reply = "+Background saving started\r\n";
@@ -260,10 +296,14 @@ static void cut_step(rk_txn *t)
         }
         w->notify_fd = op->notify_fd;
         break;
+    case OP_REPL:
+        break;
     }
     rdb_sink_send_start(op->sink, &aux);
     finish_with(t, reply);
 }
+
+static void repl_claim_step(rk_txn *t, unsigned char verdict);
 
 static void claim_step(rk_txn *t)
 {
@@ -271,6 +311,10 @@ static void claim_step(rk_txn *t)
     const rk_buf *o = &t->out[0];
     unsigned char verdict = o->len == 1 + sizeof(uint64_t) ? (unsigned char)o->data[0] : 0;
     rk_shard *s = t->coord;
+    if (op->kind == OP_REPL) {
+        repl_claim_step(t, verdict);
+        return;
+    }
     if (verdict == CLAIM_SCHEDULED) {
         finish_with(t, "+Background saving scheduled\r\n");
         return;
@@ -448,20 +492,33 @@ static void outcome_hop(rk_shard *s, rk_txn *t, rk_buf *out)
 }
 
 /* After every shard recorded the outcome: answer whoever waits for it. */
+static void repl_forward(rk_shard *s, struct save_result *r);
+
 static void outcome_step(rk_txn *t)
 {
-    const save_status *st = t->arg;
+    save_status *st = t->arg;
     broadcast_status(st->job, st->ok, st->lastsave_s, 0);
+    if (st->fwd) {
+        repl_forward(t->coord, st->fwd);
+        st->fwd = NULL;
+    }
     txn_finish(t);
 }
 
 /* Shard 0: the sink (or a failed start) reports. The outcome is applied in
  * one all-shard transaction, so no INFO sees the save ended on one shard
  * and running on another (change counters and status move together). */
+static void repl_diskless_done(rk_shard *s, save_result *r);
+
 static void on_save_result(rk_shard *s, save_result *r)
 {
     save_coord *co = s->persist->coord;
     assert(co->job == r->job);
+    int repl = co->repl_save_job != 0 && co->repl_save_job == r->job;
+    if (repl && co->repl_diskless) {
+        repl_diskless_done(s, r);
+        return;
+    }
     if (r->ok) {
         co->last_cow = r->cow_bytes;
         rk_log(LL_NOTICE, "Background saving terminated with success (%llu bytes, %llu bytes of snapshot buffers)",
@@ -477,6 +534,7 @@ static void on_save_result(rk_shard *s, save_result *r)
         st->job = r->job;
         st->ok = r->ok;
         st->lastsave_s = lastsave_s;
+        st->fwd = repl ? r : NULL;
         t->arg = st;
         t->arg_free = free;
         txn_start(t, outcome_hop, outcome_step);
@@ -484,8 +542,11 @@ static void on_save_result(rk_shard *s, save_result *r)
         free(st);
         apply_outcome(s, r->job, r->ok, lastsave_s);
         broadcast_status(r->job, r->ok, lastsave_s, 1);
+        if (repl)
+            repl_forward(s, r);
     }
-    free(r);
+    if (!repl)
+        free(r);
 }
 
 static void coord_reply(rk_client *c, const char *line)
@@ -891,6 +952,185 @@ void persist_snapshot_slot_freed(void)
 {
     /* Job 0 wakes only the waiters that wait for the slot (job 0). */
     broadcast_status(0, 1, 0, 0);
+}
+
+/* ---- a snapshot for replicas ------------------------------------------- */
+
+/* The request comes back unanswered: busy (the slot is taken; retry), or
+ * failed with err. The fd of a diskless request is ours to close. */
+static void repl_refuse(persist_repl_snap_msg *q, int busy, const char *err)
+{
+    q->ok = 0;
+    q->busy = busy;
+    snprintf(q->err, sizeof q->err, "%s", err);
+    if (q->diskless && q->fd >= 0) {
+        close(q->fd);
+        q->fd = -1;
+    }
+    q->m.type = MSG_REPL_SNAP_CUT;
+    rk_mailbox_push(q->reply_to, &q->m);
+}
+
+/* Shard 0 (the coordinator of every OP_REPL transaction): the slot was
+ * claimed, or not; start the sink and take the cut. */
+static void repl_claim_step(rk_txn *t, unsigned char verdict)
+{
+    save_op *op = t->arg;
+    persist_repl_snap_msg *q = op->repl;
+    rk_shard *s = t->coord;
+    save_coord *co = s->persist->coord;
+    assert(s->id == 0 && q);
+    if (verdict != CLAIM_STARTED) {
+        op->repl = NULL;
+        repl_refuse(q, verdict == CLAIM_BUSY || verdict == CLAIM_AOF_BUSY,
+                    verdict ? "a snapshot is in progress" : "out of memory");
+        finish_with(t, NULL);
+        return;
+    }
+    memcpy(&op->job, t->out[0].data + 1, sizeof op->job);
+    rdb_sink_target tg = {
+        .dir = ".",
+        .final_name = q->diskless ? NULL : q->path,
+        .shard_first = 0,
+        .nshards = g_nshards,
+        .format = SINK_FMT_RDB,
+        .checksum = s->cfg.rdbchecksum,
+        .result_shard = 0,
+        .result_type = MSG_SAVE_RESULT,
+        .to_fd = q->diskless,
+        .out_fd = q->diskless ? q->fd : -1,
+    };
+    char err[160];
+    op->sink = rdb_sink_start_target(op->job, &tg, err, sizeof err);
+    if (!op->sink) {
+        /* Nothing was cut: the slot is free again at once. */
+        rk_log(LL_WARNING, "Can't start the snapshot for replication: %s", err);
+        co->job = 0;
+        op->repl = NULL;
+        repl_refuse(q, 0, err);
+        persist_snapshot_slot_freed();
+        finish_with(t, NULL);
+        return;
+    }
+    if (q->diskless)
+        q->fd = -1; /* the sink's now */
+    co->repl_save_job = op->job;
+    co->repl_job = q->job;
+    co->repl_reply_to = q->reply_to;
+    co->repl_diskless = q->diskless;
+    txn_hop(t, cut_hop, cut_step);
+}
+
+/* After the cut: the positions back to the repl thread, then the sink may
+ * begin (its end therefore reaches reply_to after the CUT). */
+static void repl_cut_step(rk_txn *t, rdb_aux_info *aux)
+{
+    save_op *op = t->arg;
+    persist_repl_snap_msg *q = op->repl;
+    assert(q);
+    op->repl = NULL;
+    if (q->repl_offset >= 0) {
+        aux->repl_stream_db = q->repl_stream_db;
+        snprintf(aux->repl_id, sizeof aux->repl_id, "%.40s", q->repl_id);
+        aux->repl_offset = q->repl_offset;
+    } else {
+        aux->omit_repl = 1;
+    }
+    q->ok = 1;
+    q->busy = 0;
+    q->err[0] = '\0';
+    for (int i = 0; i < g_nshards; i++) {
+        const rk_buf *o = &t->out[i];
+        if (o->len != 2 * sizeof(uint64_t)) {
+            /* The shard could not report its position: the cut is useless
+             * to the repl thread, the sink still needs its start to end. */
+            q->ok = 0;
+            snprintf(q->err, sizeof q->err, "out of memory at the cut of shard %d", i);
+            t->coord->persist->coord->repl_reply_to = NULL; /* no DONE after a failed CUT */
+            break;
+        }
+        memcpy(&q->cut_pos[i], o->data + sizeof(int64_t), sizeof q->cut_pos[i]);
+    }
+    rk_log(LL_NOTICE, q->diskless ? "Background RDB transfer started" : "Background saving started");
+    q->m.type = MSG_REPL_SNAP_CUT;
+    rk_mailbox_push(q->reply_to, &q->m);
+    rdb_sink_send_start(op->sink, aux);
+    finish_with(t, NULL);
+}
+/* The slot is free: the sink's end goes on to the repl thread. */
+static void repl_forward(rk_shard *s, save_result *r)
+{
+    save_coord *co = s->persist->coord;
+    assert(s->id == 0 && co->repl_save_job == r->job);
+    rk_mailbox *to = co->repl_reply_to;
+    r->m.type = MSG_REPL_SNAP_DONE;
+    r->job = co->repl_job;
+    co->repl_save_job = 0;
+    co->repl_job = 0;
+    co->repl_reply_to = NULL;
+    if (to)
+        rk_mailbox_push(to, &r->m);
+    else
+        free(r);
+}
+
+/* A diskless snapshot ended: only the slot and the timing change (Redis's
+ * backgroundSaveDoneHandlerSocket), no LASTSAVE, no status, no counters. */
+static void repl_diskless_done(rk_shard *s, save_result *r)
+{
+    save_coord *co = s->persist->coord;
+    if (r->ok) {
+        co->last_cow = r->cow_bytes;
+        rk_log(LL_NOTICE, "Background RDB transfer terminated with success (%llu bytes)",
+               (unsigned long long)r->bytes);
+    } else {
+        rk_log(LL_WARNING, "Background transfer error: %s", r->err[0] ? r->err : "unknown");
+    }
+    co->job = 0;
+    co->last_time_sec = (rk_mstime() - co->start_ms + 500) / 1000;
+    repl_forward(s, r);
+    persist_snapshot_slot_freed(); /* SAVE, SHUTDOWN... that waited for the slot */
+}
+
+void persist_repl_snapshot_msg(rk_shard *s, rk_msg *m)
+{
+    assert(s->id == 0 && m->type == MSG_REPL_SNAP_REQ);
+    persist_repl_snap_msg *q = (persist_repl_snap_msg *)m;
+    assert(q->reply_to);
+    save_coord *co = s->persist->coord;
+    q->ok = 0;
+    q->busy = 0;
+    q->err[0] = '\0';
+    memset(q->cut_pos, 0, sizeof q->cut_pos);
+    if (co->job || aof_rewrite_busy(s)) {
+        repl_refuse(q, 1, "a snapshot is in progress");
+        return;
+    }
+    if (s->loading.active) {
+        repl_refuse(q, 1, "loading the dataset");
+        return;
+    }
+    if (q->diskless ? q->fd < 0 : !memchr(q->path, '\0', sizeof q->path) || !q->path[0]) {
+        repl_refuse(q, 0, q->diskless ? "no descriptor to write to" : "no file name");
+        return;
+    }
+    save_op *op = calloc(1, sizeof *op);
+    rk_slice name = RK_SLICE("save");
+    rk_txn *t = op ? txn_new(NULL, save_command(), txn_all_shards(), 1, &name) : NULL;
+    if (!t) {
+        free(op);
+        repl_refuse(q, 0, "out of memory");
+        return;
+    }
+    op->kind = OP_REPL;
+    op->notify_fd = -1;
+    op->repl = q;
+    op->repl_diskless = q->diskless;
+    t->arg = op;
+    t->arg_free = free;
+    /* The claim hop decides again: a save transaction queued before this
+     * one may take the slot first. */
+    txn_start(t, claim_hop, claim_step);
 }
 
 void persist_install_plugins(void)

@@ -142,11 +142,14 @@ int rdb_writer_header(rdb_writer *w, const rdb_aux_info *aux)
     /* Same fields, same order, as Redis 7.0's rdbSaveInfoAuxFields. */
     if (rdb_writer_aux(w, "redis-ver", RDB_REDIS_VER, strlen(RDB_REDIS_VER)) != 0 ||
         rdb_writer_aux_int(w, "redis-bits", (long long)(sizeof(void *) * 8)) != 0 ||
-        rdb_writer_aux_int(w, "ctime", aux->ctime) != 0 || rdb_writer_aux_int(w, "used-mem", aux->used_mem) != 0 ||
-        rdb_writer_aux_int(w, "repl-stream-db", aux->repl_stream_db) != 0 ||
-        rdb_writer_aux(w, "repl-id", aux->repl_id, strnlen(aux->repl_id, sizeof aux->repl_id)) != 0 ||
-        rdb_writer_aux_int(w, "repl-offset", aux->repl_offset) != 0 ||
-        rdb_writer_aux_int(w, "aof-base", aux->aof_base) != 0)
+        rdb_writer_aux_int(w, "ctime", aux->ctime) != 0 || rdb_writer_aux_int(w, "used-mem", aux->used_mem) != 0)
+        return -1;
+    if (!aux->omit_repl &&
+        (rdb_writer_aux_int(w, "repl-stream-db", aux->repl_stream_db) != 0 ||
+         rdb_writer_aux(w, "repl-id", aux->repl_id, strnlen(aux->repl_id, sizeof aux->repl_id)) != 0 ||
+         rdb_writer_aux_int(w, "repl-offset", aux->repl_offset) != 0))
+        return -1;
+    if (rdb_writer_aux_int(w, "aof-base", aux->aof_base) != 0)
         return -1;
     return 0;
 }

@@ -43,6 +43,8 @@ typedef struct rdb_aux_info {
     char repl_id[41];      /* 40 hex digits + NUL */
     long long repl_offset;
     int aof_base;          /* 1 when the file is an AOF preamble */
+    int omit_repl;         /* 1: no repl-stream-db, repl-id, repl-offset (Redis 7.0 writes
+                              them only with replication info, rdbPopulateSaveInfo) */
 } rdb_aux_info;
 
 /* Bytes are staged in `stage` and handed on (to `out` or `fd`) in chunks;

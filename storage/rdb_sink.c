@@ -1,7 +1,8 @@
 /* rdb_sink.c: the snapshot sink thread (see rdb_sink.h).
  *
- * Owns: the temporary file, its io_uring ring, the running CRC and the
- * queue of chunks that arrived before the start message. Thread: one sink
+ * Owns: the temporary file (or, streaming, the descriptor it was given),
+ * its io_uring ring, the running CRC and the queue of chunks that arrived
+ * before the start message. Thread: one sink
  * thread per sink (one per save; one per shard of an AOF rewrite); other
  * threads only push to its mailbox. The only shared state is the count of
  * live sinks (an atomic), which enforces RDB_SINK_MAX_LIVE.
@@ -12,12 +13,16 @@
  *  - every chunk received goes back to its shard exactly once;
  *  - after the first failure nothing more is written and the temporary file
  *    is removed: the previous dump.rdb is never touched unless the new file
- *    is complete and durable (rename after fsync).
+ *    is complete and durable (rename after fsync);
+ *  - a streaming sink (to_fd) writes the same bytes a file would hold, in
+ *    the same order, and closes its descriptor exactly once, at its end.
  * Bounds: the early queue holds at most the shards' credits' worth of
  * chunks (snapshot.c); a write is retried at most SINK_MAX_RETRIES times
  * when the kernel makes no progress; at most RDB_SINK_MAX_LIVE sinks live
  * at once; with incremental fsync at most RDB_SINK_AUTOSYNC_BYTES are
- * written between two fdatasyncs. */
+ * written between two fdatasyncs. A streaming sink waits in poll() for
+ * room in its descriptor without a time bound: its reader (the replication
+ * thread) reads, or closes its end, which fails the next write (EPIPE). */
 #include "storage/rdb_sink.h"
 
 #include <assert.h>
@@ -30,6 +35,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -52,6 +59,8 @@ struct rdb_sink {
     int incremental_fsync;
     int result_shard, result_type;
     int aof_timestamp;
+    int to_fd;           /* streaming into fd (given at the start), not a file */
+    int fd_is_socket;    /* to_fd: send(MSG_NOSIGNAL) rather than write() */
     char dir[SINK_PATH_MAX];
     char final_name[SINK_PATH_MAX]; /* the paths: dir/... (just the name when dir is ".") */
     char tmp_name[SINK_PATH_MAX];
@@ -63,7 +72,7 @@ struct rdb_sink {
     } start;
     save_result *result; /* preallocated: the report cannot fail for lack of memory */
     /* Sink thread only from here. */
-    int fd;
+    int fd;              /* the temporary file, or the stream (to_fd; set at the start) */
     int failed;          /* errno-like code of the first failure, 0 while fine */
     int started;
     int lasts;           /* shards whose last chunk arrived */
@@ -85,6 +94,10 @@ static void sink_fail(rdb_sink *k, int err, const char *fmt, const char *arg)
     /* A shard gave its snapshot up (shutdown, the AOF turned off): the
      * coordinator that stopped it says so; nothing failed to write. */
     if (k->failed == ECANCELED)
+        return;
+    /* A stream's reader going away is its coordinator's to report (an
+     * EPIPE is a replica that left, not a broken disk). */
+    if (k->to_fd)
         return;
     if (k->result_type == MSG_SAVE_RESULT)
         rk_log(LL_WARNING, "Background saving error: %s", k->result->err);
@@ -138,12 +151,44 @@ static void maybe_autosync(rdb_sink *k)
     k->synced_off = k->off;
 }
 
+/* Streaming: p[0, n) into the descriptor with blocking writes (poll()
+ * for room when it is non-blocking). SIGPIPE is ignored by the server;
+ * MSG_NOSIGNAL keeps a socket's EPIPE a return value in any process. */
+static void stream_write(rdb_sink *k, const char *p, size_t n)
+{
+    k->crc = rk_crc64(k->crc, p, n);
+    while (n > 0) {
+        ssize_t w = k->fd_is_socket ? send(k->fd, p, n, MSG_NOSIGNAL) : write(k->fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            struct pollfd pfd = {.fd = k->fd, .events = POLLOUT};
+            if (poll(&pfd, 1, -1) < 0 && errno != EINTR) {
+                sink_fail(k, errno, "waiting to write %s", k->tmp_name);
+                return;
+            }
+            continue; /* POLLERR/POLLHUP: the next write names the error */
+        }
+        if (w <= 0) {
+            sink_fail(k, w == 0 ? EIO : errno, "writing %s", k->tmp_name);
+            return;
+        }
+        p += w;
+        n -= (size_t)w;
+        k->off += (uint64_t)w;
+    }
+}
+
 /* Appends p[0, n) at the current offset and adds it to the CRC. The CRC of
  * the chunk is computed while the kernel copies it. */
 static void sink_write(rdb_sink *k, const char *p, size_t n)
 {
     if (k->failed || n == 0)
         return;
+    if (k->to_fd) {
+        stream_write(k, p, n);
+        return;
+    }
     int crc_done = 0;
     int retries = 0;
     while (n > 0) {
@@ -300,8 +345,8 @@ static void finish_file(rdb_sink *k)
             le[i] = (unsigned char)(crc >> (8 * i));
         sink_write(k, (const char *)le, 8);
     }
-    if (k->failed)
-        return;
+    if (k->failed || k->to_fd)
+        return; /* a stream ends with its last byte: nothing to make durable */
     int rc = sink_fsync(k, k->fd);
     if (rc < 0) {
         sink_fail(k, -rc, "fsync of %s", k->tmp_name);
@@ -324,11 +369,15 @@ static void *sink_main(void *arg)
 {
     rdb_sink *k = arg;
     pthread_setname_np(pthread_self(), k->format == SINK_FMT_COMMANDS ? "ringkv-aofsink" : "ringkv-rdbsink");
-    const char *off = getenv("RK_URING_DISABLE");
-    k->have_ring = !(off && strstr(off, "uring")) && io_uring_queue_init(8, &k->ring, 0) == 0;
-    k->fd = open(k->tmp_name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (k->fd < 0)
-        sink_fail(k, errno, "opening the temp file %s", k->tmp_name);
+    if (!k->to_fd) {
+        /* A stream's writes block and wait for their reader: plain
+         * syscalls, no ring. */
+        const char *off = getenv("RK_URING_DISABLE");
+        k->have_ring = !(off && strstr(off, "uring")) && io_uring_queue_init(8, &k->ring, 0) == 0;
+        k->fd = open(k->tmp_name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (k->fd < 0)
+            sink_fail(k, errno, "opening the temp file %s", k->tmp_name);
+    }
     if (k->failed)
         ask_shards_to_stop(k);
     struct pollfd pfd = {.fd = k->mb.efd, .events = POLLIN};
@@ -342,7 +391,7 @@ static void *sink_main(void *arg)
     finish_file(k);
     if (k->fd >= 0)
         close(k->fd);
-    if (k->failed)
+    if (k->failed && !k->to_fd)
         unlink(k->tmp_name);
     if (k->have_ring)
         io_uring_queue_exit(&k->ring);
@@ -374,13 +423,28 @@ static int join_path(char *out, size_t cap, const char *dir, const char *name)
 /* The sink's fields from t: 0, or -1 with err set. */
 static int sink_setup(rdb_sink *k, uint64_t job, const rdb_sink_target *t, char *err, size_t errlen)
 {
+    k->fd = -1;
+    if (t->to_fd) {
+        struct stat st;
+        if (fstat(t->out_fd, &st) != 0) {
+            snprintf(err, errlen, "the stream's descriptor: %s", strerror(errno));
+            return -1;
+        }
+        k->to_fd = 1;
+        k->fd_is_socket = S_ISSOCK(st.st_mode);
+        k->fd = t->out_fd;
+        /* The name error messages use for the stream. */
+        snprintf(k->tmp_name, sizeof k->tmp_name, "the replication stream");
+        snprintf(k->final_name, sizeof k->final_name, "the replication stream");
+        snprintf(k->dir, sizeof k->dir, ".");
+    }
     char tmp[128];
     snprintf(tmp, sizeof tmp, "temp-%d-%llu-%d.%s", (int)getpid(), (unsigned long long)job, t->shard_first,
              t->format == SINK_FMT_COMMANDS ? "aof" : "rdb");
     const char *dir = t->dir && t->dir[0] ? t->dir : ".";
-    if ((size_t)snprintf(k->dir, sizeof k->dir, "%s", dir) >= sizeof k->dir ||
-        join_path(k->final_name, sizeof k->final_name, dir, t->final_name) != 0 ||
-        join_path(k->tmp_name, sizeof k->tmp_name, dir, tmp) != 0) {
+    if (!t->to_fd && ((size_t)snprintf(k->dir, sizeof k->dir, "%s", dir) >= sizeof k->dir ||
+                      join_path(k->final_name, sizeof k->final_name, dir, t->final_name) != 0 ||
+                      join_path(k->tmp_name, sizeof k->tmp_name, dir, tmp) != 0)) {
         snprintf(err, errlen, "path too long: %.60s/%.60s", dir, t->final_name);
         return -1;
     }
@@ -393,14 +457,13 @@ static int sink_setup(rdb_sink *k, uint64_t job, const rdb_sink_target *t, char 
     k->result_shard = t->result_shard;
     k->result_type = t->result_type;
     k->aof_timestamp = t->aof_timestamp;
-    k->fd = -1;
     k->start.m.type = MSG_SNAP_START;
     return 0;
 }
 
 rdb_sink *rdb_sink_start_target(uint64_t job, const rdb_sink_target *t, char *err, size_t errlen)
 {
-    assert(t->final_name && t->final_name[0]);
+    assert(t->to_fd ? t->out_fd >= 0 : t->final_name && t->final_name[0]);
     assert(t->nshards > 0 && t->shard_first >= 0 && t->shard_first + t->nshards <= g_nshards);
     assert(t->result_shard >= 0 && t->result_shard < g_nshards);
     assert(t->format == SINK_FMT_RDB || t->format == SINK_FMT_COMMANDS);

@@ -6,6 +6,12 @@
  * directory. It then reports to its result shard (MSG_SAVE_RESULT for a
  * save, to shard 0; the AOF rewrite names its own message) and exits.
  *
+ * A sink may instead stream the same bytes (header to CRC) into a
+ * descriptor (rdb_sink_target.to_fd): the replica snapshot's diskless
+ * mode. It writes with blocking writes; a write error (EPIPE: the reader
+ * closed its end) fails the sink like a disk error. The reader must read
+ * or close its end: a sink blocked on a full descriptor waits for it.
+ *
  * Targets: a save has one sink fed by every shard (one RDB file); the AOF
  * rewrite has one sink per shard, each fed by that shard only and writing
  * that shard's base: an RDB file (SINK_FMT_RDB) or RESP commands
@@ -67,6 +73,15 @@ typedef struct rdb_sink_target {
     int result_type;          /* its message type: MSG_SAVE_RESULT for saves; the AOF passes its own */
     int aof_timestamp;        /* SINK_FMT_COMMANDS: open with "#TS:<aux ctime>\r\n", as Redis 7.0's
                                  rewriteAppendOnlyFileRio does under aof-timestamp-enabled */
+    /* A stream instead of a file (a replica's diskless full sync): with
+     * to_fd = 1 the bytes go to out_fd (a socket, a pipe; blocking or not)
+     * exactly as the file would hold them; no temporary file, no fsync, no
+     * rename (dir and final_name are unused). The sink owns out_fd from a
+     * successful start and closes it at its end, ok or not; when the start
+     * fails the caller still owns it. A flag rather than "out_fd >= 0"
+     * because targets are zero-initialized, and 0 is a valid descriptor. */
+    int to_fd;
+    int out_fd;
 } rdb_sink_target;
 
 typedef struct snap_chunk {
@@ -95,9 +110,11 @@ typedef struct save_result {
 /* Creates the sink of job `job` for target t (copied: t's strings need not
  * outlive the call) and starts its thread, which opens
  * "<dir>/temp-<pid>-<job>-<shard_first>.<rdb|aof>" and renames it to
- * "<dir>/<final_name>" at the end, then fsyncs dir. NULL on failure (nothing
- * started; err says why). Failures after the start (open, write, fsync)
- * arrive as the job's result message with ok = 0. */
+ * "<dir>/<final_name>" at the end, then fsyncs dir (a stream target, to_fd,
+ * writes to out_fd instead and closes it). NULL on failure (nothing
+ * started, out_fd still the caller's; err says why). Failures after the
+ * start (open, write, fsync) arrive as the job's result message with
+ * ok = 0. */
 rdb_sink *rdb_sink_start_target(uint64_t job, const rdb_sink_target *t, char *err, size_t errlen);
 /* A save: every shard into `final_name` in the working directory, RDB
  * format, result MSG_SAVE_RESULT to shard 0. */

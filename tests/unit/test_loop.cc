@@ -1,12 +1,15 @@
 // test_loop.cc: rk_loop over io_uring, io_uring with every fallback forced,
 // and epoll: echo for many clients and a 4 MiB payload, on_close counts,
 // wake, ticks, close-after-flush, read pause, max_conns; file writes with
-// fdatasync (order, errors) and the group-commit output gate.
+// fdatasync (order, errors) and the group-commit output gate; adopting a
+// socket (socketpair, TCP) on a loop without listeners, giving one away with
+// rk_conn_take_fd (and adopting it on a second loop).
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <signal.h>
@@ -57,6 +60,7 @@ struct Srv {
     int tick_ms = 10;
     rk_backend backend = RK_BACKEND_AUTO;
     const char *disable_env = nullptr;
+    bool with_listener = true;  // false: a loop with n_listen_fds == 0 (the repl thread's kind)
 
     rk_loop *loop = nullptr;
     std::thread th;
@@ -73,6 +77,10 @@ struct Srv {
     bool data_seen = false;
     std::atomic<uint64_t> last_ticket{0};
     std::map<std::string, ConnUd *> names;
+    // "TAKE\n" from a client: rk_conn_take_fd from inside on_data; the fds
+    // (or -errno) land here.
+    std::mutex take_mu;
+    std::vector<int> taken;
     // Tasks run on the loop thread (from on_wake).
     std::mutex tmu;
     std::vector<std::function<void()>> tasks;
@@ -131,6 +139,13 @@ struct Srv {
             return;
         }
         u->s->data_seen = true;
+        if (len == 5 && memcmp(data, "TAKE\n", 5) == 0) {
+            EXPECT_EQ(rk_conn_unsent(c), 0u);
+            int fd = rk_conn_take_fd(c);
+            std::lock_guard<std::mutex> g(u->s->take_mu);
+            u->s->taken.push_back(fd >= 0 ? fd : -errno);
+            return;
+        }
         if (len == 6 && memcmp(data, "PAUSE\n", 6) == 0) {
             rk_conn_pause_read(c, 1);
             u->s->paused.push_back(u);
@@ -190,6 +205,12 @@ struct Srv {
 
     bool Start()
     {
+        if (with_listener)
+            return StartListening();
+        return Spawn();
+    }
+    bool StartListening()
+    {
         lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (lfd < 0)
             return false;
@@ -203,6 +224,10 @@ struct Srv {
         socklen_t al = sizeof a;
         getsockname(lfd, (sockaddr *)&a, &al);
         port = ntohs(a.sin_port);
+        return Spawn();
+    }
+    bool Spawn()
+    {
         wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
         if (wake_fd < 0)
             return false;
@@ -217,7 +242,7 @@ struct Srv {
             memset(&cfg, 0, sizeof cfg);
             cfg.backend = backend;
             cfg.listen_fds[0] = lfd;
-            cfg.n_listen_fds = 1;
+            cfg.n_listen_fds = lfd >= 0 ? 1 : 0;
             cfg.wake_fd = wake_fd;
             cfg.tick_ms = tick_ms;
             cfg.max_conns = max_conns;
@@ -257,6 +282,10 @@ struct Srv {
         for (ConnUd *u : live)
             delete u;
         live.clear();
+        for (int fd : taken)
+            if (fd >= 0)
+                close(fd);
+        taken.clear();
         if (lfd >= 0)
             close(lfd);
         if (wake_fd >= 0)
@@ -372,6 +401,9 @@ TEST_P(LoopTest, BackendAndFeatures)
         EXPECT_NE(srv.features.find("accept=re-armed"), std::string::npos) << srv.features;
         EXPECT_NE(srv.features.find("recv=plain"), std::string::npos) << srv.features;
         EXPECT_EQ(srv.features.find("DEFER_TASKRUN"), std::string::npos) << srv.features;
+        EXPECT_NE(srv.features.find("take_fd=async-cancel"), std::string::npos) << srv.features;
+    } else if (GetParam().backend == RK_BACKEND_IO_URING) {
+        EXPECT_NE(srv.features.find("take_fd=sync-cancel"), std::string::npos) << srv.features;
     }
 }
 
@@ -510,6 +542,319 @@ TEST_P(LoopTest, MaxConnsRefusesExtra)
     for (int fd : fds)
         close(fd);
     EXPECT_TRUE(WaitFor([&] { return srv.closes.load() == 5; }));
+}
+
+// ---- adopting a socket, giving one away ----
+
+// Adopts fd on s's loop (from its thread) with a fresh ConnUd. Returns the
+// conn, or nullptr with *err = errno.
+rk_conn *Adopt(Srv &s, int fd, int *err = nullptr)
+{
+    rk_conn *c = nullptr;
+    s.OnLoop([&] {
+        ConnUd *u = new ConnUd{&s, nullptr, std::string()};
+        errno = 0;
+        c = rk_loop_adopt(s.loop, fd, u);
+        if (err)
+            *err = errno;
+        if (!c) {
+            delete u;
+            return;
+        }
+        u->c = c;
+        s.live.insert(u);
+    });
+    return c;
+}
+
+int TakenFd(Srv &s, size_t i)
+{
+    int fd = INT32_MIN;
+    WaitFor([&] {
+        std::lock_guard<std::mutex> g(s.take_mu);
+        if (s.taken.size() > i)
+            fd = s.taken[i];
+        return fd != INT32_MIN;
+    });
+    return fd;
+}
+
+bool IsNonblocking(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    return fl >= 0 && (fl & O_NONBLOCK);
+}
+
+TEST_P(LoopTest, AdoptSocketpairWithoutListener)
+{
+    srv.with_listener = false;
+    ASSERT_TRUE(StartOrSkip());
+    int sv[2];
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    rk_conn *c = Adopt(srv, sv[0]);
+    ASSERT_NE(c, nullptr);
+    EXPECT_TRUE(IsNonblocking(sv[0]));
+    std::string peer, local;
+    int is_local = 0;
+    srv.OnLoop([&] {
+        peer = rk_conn_peer(c);
+        local = rk_conn_local(c);
+        is_local = rk_conn_peer_is_local(c);
+        EXPECT_EQ(rk_conn_fd(c), sv[0]);
+    });
+    EXPECT_EQ(peer, "unix:0");
+    EXPECT_EQ(local, "unix:0");
+    EXPECT_EQ(is_local, 1);
+    // Echo, including a payload larger than the socket buffers.
+    ASSERT_TRUE(SendAll(sv[1], "hello", 5));
+    EXPECT_EQ(Recv(sv[1], 5, 3000), "hello");
+    std::string big(1u << 20, 'q');
+    for (size_t i = 0; i < big.size(); i++)
+        big[i] = (char)('a' + i * 7 % 26);
+    std::thread writer([&] { EXPECT_TRUE(SendAll(sv[1], big.data(), big.size())); });
+    std::string got = Recv(sv[1], big.size(), 10000);
+    writer.join();
+    EXPECT_TRUE(got == big) << got.size();
+    EXPECT_EQ(srv.accepts.load(), 0);  // no on_accept for adopted sockets
+    close(sv[1]);
+    EXPECT_TRUE(WaitFor([&] { return srv.closes.load() == 1; }));
+    srv.Stop();
+    EXPECT_EQ(srv.run_rc.load(), 0);
+    EXPECT_EQ(srv.closes.load(), 1);
+}
+
+TEST_P(LoopTest, AdoptTcpConnectionAndTicksWithoutListener)
+{
+    srv.with_listener = false;
+    ASSERT_TRUE(StartOrSkip());
+    // A listener of the test's own; the loop adopts what it accepts.
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(lfd, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(bind(lfd, (sockaddr *)&a, sizeof a), 0);
+    ASSERT_EQ(listen(lfd, 4), 0);
+    socklen_t al = sizeof a;
+    getsockname(lfd, (sockaddr *)&a, &al);
+    int cfd = Connect(ntohs(a.sin_port));
+    ASSERT_GE(cfd, 0);
+    int sfd = accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);  // blocking, on purpose
+    ASSERT_GE(sfd, 0);
+    close(lfd);
+    sockaddr_in me{};
+    socklen_t ml = sizeof me;
+    getsockname(cfd, (sockaddr *)&me, &ml);
+    rk_conn *c = Adopt(srv, sfd);
+    ASSERT_NE(c, nullptr);
+    EXPECT_TRUE(IsNonblocking(sfd));
+    std::string peer;
+    int nodelay = 0;
+    srv.OnLoop([&] {
+        peer = rk_conn_peer(c);
+        socklen_t l = sizeof nodelay;
+        getsockopt(rk_conn_fd(c), IPPROTO_TCP, TCP_NODELAY, &nodelay, &l);
+    });
+    EXPECT_EQ(peer, "127.0.0.1:" + std::to_string(ntohs(me.sin_port)));
+    EXPECT_NE(nodelay, 0);
+    ASSERT_TRUE(SendAll(cfd, "ping", 4));
+    EXPECT_EQ(Recv(cfd, 4, 3000), "ping");
+    int t0 = srv.ticks.load();
+    EXPECT_TRUE(WaitFor([&] { return srv.ticks.load() > t0 + 3; }, 3000));
+    close(cfd);
+    EXPECT_TRUE(WaitFor([&] { return srv.closes.load() == 1; }));
+}
+
+TEST_P(LoopTest, AdoptCountsAgainstMaxConnsAndLeavesRefusedFdOpen)
+{
+    srv.with_listener = false;
+    srv.max_conns = 2;
+    ASSERT_TRUE(StartOrSkip());
+    int p[3][2];
+    for (auto &sv : p)
+        ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    ASSERT_NE(Adopt(srv, p[0][0]), nullptr);
+    ASSERT_NE(Adopt(srv, p[1][0]), nullptr);
+    int err = 0;
+    EXPECT_EQ(Adopt(srv, p[2][0], &err), nullptr);
+    EXPECT_EQ(err, EMFILE);
+    // Still the caller's: open and working.
+    ASSERT_TRUE(SendAll(p[2][1], "z", 1));
+    char ch = 0;
+    EXPECT_EQ(read(p[2][0], &ch, 1), 1);
+    EXPECT_EQ(ch, 'z');
+    // Bad arguments: errno, nothing taken.
+    srv.OnLoop([&] {
+        errno = 0;
+        EXPECT_EQ(rk_loop_adopt(srv.loop, -1, &srv), nullptr);
+        EXPECT_EQ(errno, EINVAL);
+        EXPECT_EQ(rk_loop_adopt(srv.loop, p[2][0], nullptr), nullptr);
+        EXPECT_EQ(errno, EINVAL);
+    });
+    // A slot frees when a conn goes; then the refused fd is adopted.
+    close(p[0][1]);
+    EXPECT_TRUE(WaitFor([&] { return srv.closes.load() == 1; }));
+    ASSERT_NE(Adopt(srv, p[2][0]), nullptr);
+    ASSERT_TRUE(SendAll(p[2][1], "ok", 2));
+    EXPECT_EQ(Recv(p[2][1], 2, 3000), "ok");
+    close(p[1][1]);
+    close(p[2][1]);
+    EXPECT_TRUE(WaitFor([&] { return srv.closes.load() == 3; }));
+}
+
+TEST_P(LoopTest, CloseAfterFlushOnAdoptedConn)
+{
+    srv.with_listener = false;
+    ASSERT_TRUE(StartOrSkip());
+    int sv[2];
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    ASSERT_NE(Adopt(srv, sv[0]), nullptr);
+    ASSERT_TRUE(SendAll(sv[1], "QUIT\n", 5));
+    bool eof = false;
+    std::string got = Recv(sv[1], kQuitReply + 4 + 1, 10000, &eof);
+    EXPECT_TRUE(eof);
+    ASSERT_EQ(got.size(), kQuitReply + 4);
+    EXPECT_EQ(got.substr(kQuitReply), "BYE\n");
+    EXPECT_TRUE(WaitFor([&] { return srv.closes.load() == 1; }));
+    close(sv[1]);
+}
+
+// The replication pattern: a client's request arrives, the handler gives
+// the socket away from inside on_data; the peer then writes, and the bytes
+// are read from the new fd, none by the loop.
+TEST_P(LoopTest, TakeFdFromOnDataKeepsLaterBytes)
+{
+    ASSERT_TRUE(StartOrSkip());
+    const int kRounds = 30;
+    for (int i = 0; i < kRounds; i++) {
+        int fd = Connect(srv.port);
+        ASSERT_GE(fd, 0);
+        ASSERT_TRUE(SendAll(fd, "hi", 2));  // an ordinary exchange first
+        ASSERT_EQ(Recv(fd, 2, 3000), "hi");
+        ASSERT_TRUE(SendAll(fd, "TAKE\n", 5));
+        int nfd = TakenFd(srv, (size_t)i);
+        ASSERT_GE(nfd, 0) << "errno " << -nfd;
+        EXPECT_TRUE(WaitFor([&] { return srv.closes.load() == i + 1; }));  // on_close follows
+        std::string msg = "after-" + std::to_string(i);
+        ASSERT_TRUE(SendAll(fd, msg.data(), msg.size()));
+        EXPECT_EQ(Recv(nfd, msg.size(), 3000), msg) << "round " << i;
+        // The socket was not shut down: both directions work.
+        ASSERT_TRUE(SendAll(nfd, "back", 4));
+        EXPECT_EQ(Recv(fd, 4, 3000), "back");
+        // Nothing echoed by the loop.
+        EXPECT_EQ(Recv(fd, 1, 20), "");
+        close(nfd);
+        bool eof = false;
+        Recv(fd, 1, 3000, &eof);
+        EXPECT_TRUE(eof);
+        close(fd);
+        std::lock_guard<std::mutex> g(srv.take_mu);
+        srv.taken[(size_t)i] = -1;
+    }
+    uint64_t dropped = 1;
+    srv.OnLoop([&] { dropped = rk_loop_taken_dropped(srv.loop); });
+    EXPECT_EQ(dropped, 0u);
+    EXPECT_EQ(srv.closes.load(), kRounds);
+}
+
+TEST_P(LoopTest, TakeFdSocketpairThenAdoptOnAnotherLoop)
+{
+    srv.with_listener = false;
+    ASSERT_TRUE(StartOrSkip());
+    Srv second;
+    second.with_listener = false;
+    second.backend = GetParam().backend;
+    second.disable_env = GetParam().disable;
+    ASSERT_TRUE(second.Start());
+    int sv[2];
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    rk_conn *c = Adopt(srv, sv[0]);
+    ASSERT_NE(c, nullptr);
+    ASSERT_TRUE(SendAll(sv[1], "one", 3));
+    ASSERT_EQ(Recv(sv[1], 3, 3000), "one");
+    int nfd = -1;
+    srv.OnLoop([&] {
+        ASSERT_EQ(rk_conn_unsent(c), 0u);
+        nfd = rk_conn_take_fd(c);
+        EXPECT_GE(nfd, 0) << strerror(errno);
+        EXPECT_NE(nfd, sv[0]);
+        // Given away already: a second take is refused.
+        errno = 0;
+        EXPECT_EQ(rk_conn_take_fd(c), -1);
+        EXPECT_EQ(errno, EBADF);
+    });
+    ASSERT_GE(nfd, 0);
+    EXPECT_TRUE(WaitFor([&] { return srv.closes.load() == 1; }));
+    EXPECT_TRUE(fcntl(nfd, F_GETFD) & FD_CLOEXEC);
+    // Written while nobody reads: it waits in the socket.
+    ASSERT_TRUE(SendAll(sv[1], "two", 3));
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    ASSERT_NE(Adopt(second, nfd), nullptr);
+    EXPECT_EQ(Recv(sv[1], 3, 3000), "two");  // echoed by the second loop
+    ASSERT_TRUE(SendAll(sv[1], "three", 5));
+    EXPECT_EQ(Recv(sv[1], 5, 3000), "three");
+    EXPECT_EQ(srv.closes.load(), 1);
+    close(sv[1]);
+    EXPECT_TRUE(WaitFor([&] { return second.closes.load() == 1; }));
+    uint64_t dropped = 1;
+    srv.OnLoop([&] { dropped = rk_loop_taken_dropped(srv.loop); });
+    EXPECT_EQ(dropped, 0u);
+}
+
+// The peer writes while the handler that gave the socket away still runs
+// (the loop has not waited since): the kernel must not read those bytes
+// for the old conn, whatever runs its task work meanwhile (syscalls here).
+TEST_P(LoopTest, TakeFdThenPeerWritesBeforeTheLoopResumes)
+{
+    srv.with_listener = false;
+    ASSERT_TRUE(StartOrSkip());
+    for (int i = 0; i < 20; i++) {
+        int sv[2];
+        ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+        rk_conn *c = Adopt(srv, sv[0]);
+        ASSERT_NE(c, nullptr);
+        ASSERT_TRUE(SendAll(sv[1], "x", 1));  // the recv is armed and has run once
+        ASSERT_EQ(Recv(sv[1], 1, 3000), "x");
+        int nfd = -1;
+        srv.OnLoop([&] {
+            nfd = rk_conn_take_fd(c);
+            ASSERT_GE(nfd, 0) << strerror(errno);
+            for (int k = 0; k < 5; k++) {
+                EXPECT_EQ(write(sv[1], "late", 4), 4);
+                std::this_thread::sleep_for(std::chrono::milliseconds(2));
+            }
+        });
+        ASSERT_GE(nfd, 0);
+        EXPECT_EQ(Recv(nfd, 20, 3000), "latelatelatelatelate") << "round " << i;
+        close(nfd);
+        close(sv[1]);
+        EXPECT_TRUE(WaitFor([&] { return srv.closes.load() == i + 1; }));
+    }
+    uint64_t dropped = 1;
+    srv.OnLoop([&] { dropped = rk_loop_taken_dropped(srv.loop); });
+    EXPECT_EQ(dropped, 0u);
+}
+
+TEST_P(LoopTest, TakeFdRefusedOnClosingConn)
+{
+    srv.with_listener = false;
+    ASSERT_TRUE(StartOrSkip());
+    int sv[2];
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    rk_conn *c = Adopt(srv, sv[0]);
+    ASSERT_NE(c, nullptr);
+    srv.OnLoop([&] {
+        ASSERT_EQ(rk_buf_append(rk_conn_out(c), "bye", 3), 0);
+        rk_conn_close(c, 1);  // draining
+        errno = 0;
+        EXPECT_EQ(rk_conn_take_fd(c), -1);
+        EXPECT_EQ(errno, EBADF);
+    });
+    bool eof = false;
+    EXPECT_EQ(Recv(sv[1], 4, 3000, &eof), "bye");
+    EXPECT_TRUE(eof);
+    EXPECT_TRUE(WaitFor([&] { return srv.closes.load() == 1; }));
+    close(sv[1]);
 }
 
 // ---- file writes ----
@@ -1021,7 +1366,7 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(Mode{"io_uring", RK_BACKEND_IO_URING, nullptr},
                       Mode{"io_uring_fallbacks", RK_BACKEND_IO_URING,
                            "multishot_accept,multishot_recv,multishot_timer,multishot_poll,"
-                           "defer_taskrun,coop_taskrun,inline_writes"},
+                           "defer_taskrun,coop_taskrun,inline_writes,sync_cancel"},
                       Mode{"epoll", RK_BACKEND_EPOLL, nullptr}),
     [](const ::testing::TestParamInfo<Mode> &i) { return std::string(i.param.name); });
 
