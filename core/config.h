@@ -174,9 +174,13 @@ int glob_match(const char *pattern, size_t plen, const char *s, size_t slen, int
  * - config_check_set/apply_set: value is the raw CONFIG SET argument;
  *   multi-value directives (bind, client-output-buffer-limit) split it on
  *   spaces. port, bind, daemonize, databases, logfile, pidfile, tcp-backlog,
- *   enable-debug-command, shards, io-backend are immutable; dir is
+ *   enable-debug-command, shards, io-backend, replicaof (slaveof) are
+ *   immutable (REPLICAOF changes replicaof_host/port directly); dir is
  *   "protected" as in Redis 7.0's default (refused). loglevel changes must
- *   also be passed to log_set_level by the caller.
+ *   also be passed to log_set_level by the caller. A CONFIG SET
+ *   repl-backlog-size below 16kb stores 16kb (Redis's minimum; the config
+ *   file's value is kept as given). The `slave` aliases set the same field
+ *   and are listed by CONFIG GET globs, as in Redis 7.0.
  * - config_rewrite: err gets "ERR ..." text ready for the reply. */
 
 #endif

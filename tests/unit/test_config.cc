@@ -1,5 +1,6 @@
 // Unit tests for core/config.c and core/log.c: parsing, quoting, units,
-// errors with line numbers, CONFIG GET/SET, glob matching, rewrite.
+// errors with line numbers, CONFIG GET/SET, glob matching, rewrite; the
+// replication directives against Redis 7.0's replies.
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
@@ -375,7 +376,7 @@ TEST_F(ConfigTest, RdbDirectives) {
 
 TEST_F(ConfigTest, GetGlob) {
     auto all = get("*");
-    EXPECT_EQ(all.size(), 58u);
+    EXPECT_EQ(all.size(), 94u);  // aliases included, as Redis 7.0 lists them
     auto some = get("SLOWLOG-*");
     EXPECT_EQ(some.size(), 2u);
     EXPECT_EQ(some["slowlog-max-len"], "128");
@@ -422,6 +423,180 @@ TEST_F(ConfigTest, CheckChangesNothingApplyChanges) {
     EXPECT_STREQ(copy.bind[0], "*");
     EXPECT_NE(copy.bind[0], cfg_.bind[0]);
     config_free(&copy);
+}
+
+// ---- replication directives (Redis 7.0's names, ranges, errors) ----
+
+TEST_F(ConfigTest, ReplicationDefaults) {
+    EXPECT_EQ(get1("replicaof"), "");
+    EXPECT_EQ(get1("slaveof"), "");
+    EXPECT_EQ(cfg_.replicaof_host, nullptr);
+    EXPECT_EQ(get1("masterauth"), "");
+    EXPECT_EQ(get1("masteruser"), "");
+    EXPECT_EQ(get1("repl-backlog-size"), "1048576");
+    EXPECT_EQ(get1("repl-backlog-ttl"), "3600");
+    EXPECT_EQ(get1("repl-diskless-sync"), "yes");
+    EXPECT_EQ(get1("repl-diskless-sync-delay"), "5");
+    EXPECT_EQ(get1("repl-diskless-sync-max-replicas"), "0");
+    EXPECT_EQ(get1("repl-diskless-load"), "disabled");
+    EXPECT_EQ(get1("repl-ping-replica-period"), "10");
+    EXPECT_EQ(get1("repl-ping-slave-period"), "10");
+    EXPECT_EQ(get1("repl-timeout"), "60");
+    EXPECT_EQ(get1("repl-disable-tcp-nodelay"), "no");
+    EXPECT_EQ(get1("min-replicas-to-write"), "0");
+    EXPECT_EQ(get1("min-replicas-max-lag"), "10");
+    EXPECT_EQ(get1("replica-read-only"), "yes");
+    EXPECT_EQ(get1("replica-serve-stale-data"), "yes");
+    EXPECT_EQ(get1("replica-priority"), "100");
+    EXPECT_EQ(get1("replica-announce-ip"), "");
+    EXPECT_EQ(get1("replica-announce-port"), "0");
+    EXPECT_EQ(get1("replica-announced"), "yes");
+    EXPECT_EQ(get1("replica-lazy-flush"), "no");
+    // Globs list aliases as Redis 7.0 does.
+    auto slave = get("*slave*");
+    EXPECT_EQ(slave.size(), 10u);
+    EXPECT_EQ(slave["slave-read-only"], "yes");
+    EXPECT_EQ(slave["slaveof"], "");
+    EXPECT_EQ(get("*ziplist*").size(), 5u);
+}
+
+TEST_F(ConfigTest, ReplicationFromFileAndArgs) {
+    ASSERT_EQ(load("slaveof 10.0.0.1 6380\nmasterauth \"p w\"\nmasteruser alice\n"
+                   "repl-backlog-size 100\nrepl-backlog-ttl 0\nrepl-diskless-sync no\n"
+                   "repl-diskless-sync-delay 0\nrepl-diskless-sync-max-replicas 3\n"
+                   "repl-diskless-load ON-EMPTY-DB\nrepl-ping-slave-period 2\nrepl-timeout 7\n"
+                   "repl-disable-tcp-nodelay yes\nmin-slaves-to-write 2\nmin-slaves-max-lag 4\n"
+                   "slave-read-only no\nslave-serve-stale-data no\nslave-priority 0\n"
+                   "slave-announce-ip 1.2.3.4\nslave-announce-port 1234\nreplica-announced no\n"
+                   "slave-lazy-flush yes\n",
+                   {"--replicaof", "127.0.0.1", "7000", "--repl-backlog-size", "2mb"}),
+              0)
+        << err_;
+    EXPECT_STREQ(cfg_.replicaof_host, "127.0.0.1");  // the command line comes last
+    EXPECT_EQ(cfg_.replicaof_port, 7000);
+    EXPECT_EQ(get1("replicaof"), "127.0.0.1 7000");
+    EXPECT_EQ(get1("slaveof"), "127.0.0.1 7000");
+    EXPECT_STREQ(cfg_.masterauth, "p w");
+    EXPECT_EQ(get1("masterauth"), "p w");
+    EXPECT_EQ(get1("masteruser"), "alice");
+    EXPECT_EQ(cfg_.repl_backlog_size, 2LL << 20);
+    EXPECT_EQ(cfg_.repl_backlog_ttl, 0);
+    EXPECT_EQ(cfg_.repl_diskless_sync, 0);
+    EXPECT_EQ(cfg_.repl_diskless_sync_delay, 0);
+    EXPECT_EQ(cfg_.repl_diskless_sync_max_replicas, 3);
+    EXPECT_EQ(cfg_.repl_diskless_load, REPL_DISKLESS_LOAD_ON_EMPTY_DB);
+    EXPECT_EQ(get1("repl-diskless-load"), "on-empty-db");
+    EXPECT_EQ(cfg_.repl_ping_replica_period, 2);
+    EXPECT_EQ(cfg_.repl_timeout, 7);
+    EXPECT_EQ(cfg_.repl_disable_tcp_nodelay, 1);
+    EXPECT_EQ(cfg_.min_replicas_to_write, 2);
+    EXPECT_EQ(cfg_.min_replicas_max_lag, 4);
+    EXPECT_EQ(cfg_.replica_read_only, 0);
+    EXPECT_EQ(cfg_.replica_serve_stale_data, 0);
+    EXPECT_EQ(cfg_.replica_priority, 0);
+    EXPECT_STREQ(cfg_.replica_announce_ip, "1.2.3.4");
+    EXPECT_EQ(cfg_.replica_announce_port, 1234);
+    EXPECT_EQ(cfg_.replica_announced, 0);
+    EXPECT_EQ(cfg_.replica_lazy_flush, 1);
+
+    rk_config copy;
+    ASSERT_EQ(config_copy(&copy, &cfg_), 0);
+    EXPECT_STREQ(copy.replicaof_host, "127.0.0.1");
+    EXPECT_NE(copy.replicaof_host, cfg_.replicaof_host);
+    EXPECT_NE(copy.masterauth, cfg_.masterauth);
+    EXPECT_STREQ(copy.masteruser, "alice");
+    EXPECT_STREQ(copy.replica_announce_ip, "1.2.3.4");
+    config_free(&copy);
+
+    // "no one" makes it a master again; a single "host port" argument is split.
+    ASSERT_EQ(load("replicaof 1.1.1.1 1\nreplicaof no one\n"), 0) << err_;
+    EXPECT_EQ(cfg_.replicaof_host, nullptr);
+    EXPECT_EQ(get1("replicaof"), "");
+    ASSERT_EQ(load("", {"--replicaof", "h 5"}), 0) << err_;
+    EXPECT_EQ(get1("replicaof"), "h 5");
+    // The config file keeps a small backlog size as given (Redis raises it
+    // only on CONFIG SET).
+    config_free(&cfg_);
+    config_init_defaults(&cfg_);
+    ASSERT_EQ(load("repl-backlog-size 100\n"), 0) << err_;
+    EXPECT_EQ(cfg_.repl_backlog_size, 100);
+}
+
+TEST_F(ConfigTest, ReplicationLoadErrors) {
+    EXPECT_EQ(load("replicaof 127.0.0.1 abc\n"), -1);
+    EXPECT_NE(strstr(err_, ">>> 'replicaof 127.0.0.1 abc'\nInvalid master port"), nullptr) << err_;
+    EXPECT_EQ(load("replicaof 127.0.0.1 65536\n"), -1);
+    EXPECT_NE(strstr(err_, "\nInvalid master port"), nullptr) << err_;
+    EXPECT_EQ(load("replicaof 127.0.0.1\n"), -1);
+    EXPECT_NE(strstr(err_, ">>> 'replicaof 127.0.0.1'\nwrong number of arguments"), nullptr) << err_;
+    EXPECT_EQ(load("slaveof a 1 2\n"), -1);
+    EXPECT_NE(strstr(err_, "\nwrong number of arguments"), nullptr) << err_;
+    EXPECT_EQ(load("repl-backlog-size 0\n"), -1);
+    EXPECT_NE(strstr(err_, "\nargument must be between 1 and 9223372036854775807 inclusive"), nullptr) << err_;
+    EXPECT_EQ(load("repl-diskless-load maybe\n"), -1);
+    EXPECT_NE(strstr(err_, "\nargument(s) must be one of the following: disabled, on-empty-db, swapdb"),
+              nullptr)
+        << err_;
+}
+
+TEST_F(ConfigTest, ReplicationSetMatchesRedis) {
+    struct Bad {
+        const char *name, *value, *why;
+    } bad[] = {
+        {"repl-backlog-size", "0", "argument must be between 1 and 9223372036854775807 inclusive"},
+        {"repl-backlog-size", "abc", "argument must be a memory value"},
+        {"repl-backlog-size", "-1", "argument must be a memory value"},
+        {"repl-backlog-ttl", "-1", "argument must be between 0 and 9223372036854775807 inclusive"},
+        {"repl-backlog-ttl", "abc", "argument couldn't be parsed into an integer"},
+        {"repl-timeout", "0", "argument must be between 1 and 2147483647 inclusive"},
+        {"repl-ping-replica-period", "0", "argument must be between 1 and 2147483647 inclusive"},
+        {"repl-diskless-load", "foo",
+         "argument(s) must be one of the following: disabled, on-empty-db, swapdb"},
+        {"repl-diskless-sync", "maybe", "argument must be 'yes' or 'no'"},
+        {"replica-announce-port", "70000", "argument must be between 0 and 65535 inclusive"},
+        {"min-replicas-to-write", "-1", "argument must be between 0 and 2147483647 inclusive"},
+        {"replica-priority", "-1", "argument must be between 0 and 2147483647 inclusive"},
+        {"repl-diskless-sync-delay", "-1", "argument must be between 0 and 2147483647 inclusive"},
+        {"repl-diskless-sync-max-replicas", "-1", "argument must be between 0 and 2147483647 inclusive"},
+        {"replicaof", "1.2.3.4 5", "can't set immutable config"},
+        {"slaveof", "no one", "can't set immutable config"},
+    };
+    for (const Bad &b : bad) {
+        EXPECT_EQ(config_check_set(&cfg_, b.name, b.value, err_, sizeof err_), -1) << b.name;
+        std::string want = std::string("ERR CONFIG SET failed (possibly related to argument '") + b.name +
+                           "') - " + b.why;
+        EXPECT_EQ(std::string(err_), want);
+    }
+    EXPECT_FALSE(config_is_mutable("replicaof"));
+    EXPECT_FALSE(config_is_mutable("slaveof"));
+    const char *mutable_names[] = {
+        "masterauth", "masteruser", "repl-backlog-size", "repl-backlog-ttl", "repl-diskless-sync",
+        "repl-diskless-sync-delay", "repl-diskless-sync-max-replicas", "repl-diskless-load",
+        "repl-ping-replica-period", "repl-ping-slave-period", "repl-timeout", "repl-disable-tcp-nodelay",
+        "min-replicas-to-write", "min-slaves-to-write", "min-replicas-max-lag", "min-slaves-max-lag",
+        "replica-read-only", "slave-read-only", "replica-serve-stale-data", "slave-serve-stale-data",
+        "replica-priority", "slave-priority", "replica-announce-ip", "slave-announce-ip",
+        "replica-announce-port", "slave-announce-port", "replica-announced", "replica-lazy-flush",
+        "slave-lazy-flush"};
+    for (const char *n : mutable_names) EXPECT_TRUE(config_is_mutable(n)) << n;
+
+    // Set through an alias, read through both names.
+    ASSERT_EQ(config_apply_set(&cfg_, "slave-read-only", "no", err_, sizeof err_), 0) << err_;
+    EXPECT_EQ(get1("replica-read-only"), "no");
+    EXPECT_EQ(get1("slave-read-only"), "no");
+    ASSERT_EQ(config_apply_set(&cfg_, "masterauth", "secret", err_, sizeof err_), 0);
+    EXPECT_EQ(get1("masterauth"), "secret");  // Redis 7.0 shows it
+    ASSERT_EQ(config_apply_set(&cfg_, "masterauth", "", err_, sizeof err_), 0);
+    EXPECT_EQ(cfg_.masterauth, nullptr);
+    ASSERT_EQ(config_apply_set(&cfg_, "replica-announce-ip", "", err_, sizeof err_), 0);
+    EXPECT_EQ(cfg_.replica_announce_ip, nullptr);
+    // CONFIG SET raises a small backlog to Redis's 16 KiB minimum.
+    ASSERT_EQ(config_apply_set(&cfg_, "repl-backlog-size", "100", err_, sizeof err_), 0);
+    EXPECT_EQ(get1("repl-backlog-size"), "16384");
+    ASSERT_EQ(config_apply_set(&cfg_, "repl-backlog-size", "2mb", err_, sizeof err_), 0);
+    EXPECT_EQ(get1("repl-backlog-size"), "2097152");
+    ASSERT_EQ(config_check_set(&cfg_, "repl-backlog-size", "1", err_, sizeof err_), 0);
+    EXPECT_EQ(cfg_.repl_backlog_size, 2LL << 20);  // check changes nothing
 }
 
 TEST(GlobMatch, RedisSemantics) {
@@ -551,6 +726,62 @@ TEST_F(RewriteTest, SaveAndRdbDirectives) {
     ASSERT_EQ(load_path(p2.c_str(), {}), 0) << err_;
     EXPECT_EQ(get1("save"), "3600 1 300 100 60 10000");
     EXPECT_STREQ(cfg_.dbfilename, "my file.rdb");
+}
+
+// Redis 7.0: replicaof is written as "replicaof host port" in place of an
+// old slaveof line; a master has none (old lines go); alias lines are their
+// directive's; masterauth is quoted; defaults are not appended.
+TEST_F(RewriteTest, ReplicationDirectives) {
+    std::string path = write("repl.conf",
+                             "# c\nslaveof 10.0.0.9 7001\nslave-read-only yes\nhash-max-ziplist-entries 300\n"
+                             "port 7781\n");
+    ASSERT_EQ(load_path(path.c_str(), {}), 0) << err_;
+    EXPECT_EQ(get1("replicaof"), "10.0.0.9 7001");
+    ASSERT_EQ(config_apply_set(&cfg_, "replica-read-only", "no", err_, sizeof err_), 0);
+    ASSERT_EQ(config_apply_set(&cfg_, "masterauth", "p \"w\"", err_, sizeof err_), 0);
+    ASSERT_EQ(config_apply_set(&cfg_, "repl-backlog-size", "64mb", err_, sizeof err_), 0);
+    ASSERT_EQ(config_apply_set(&cfg_, "repl-diskless-load", "swapdb", err_, sizeof err_), 0);
+    ASSERT_EQ(config_apply_set(&cfg_, "min-slaves-to-write", "1", err_, sizeof err_), 0);
+    ASSERT_EQ(config_rewrite(&cfg_, err_, sizeof err_), 0) << err_;
+    std::string out = slurp(path);
+    EXPECT_EQ(out.rfind("# c\nreplicaof 10.0.0.9 7001\nreplica-read-only no\nhash-max-listpack-entries 300\n"
+                        "port 7781\n\n# Generated by CONFIG REWRITE\n",
+                        0),
+              0u)
+        << out;
+    EXPECT_NE(out.find("\nmasterauth \"p \\\"w\\\"\"\n"), std::string::npos) << out;
+    EXPECT_NE(out.find("\nrepl-backlog-size 64mb\n"), std::string::npos) << out;
+    EXPECT_NE(out.find("\nrepl-diskless-load swapdb\n"), std::string::npos) << out;
+    EXPECT_NE(out.find("\nmin-replicas-to-write 1\n"), std::string::npos) << out;
+    EXPECT_EQ(out.find("slave"), std::string::npos) << out;
+    EXPECT_EQ(out.find("repl-timeout"), std::string::npos) << out;  // default
+
+    // It loads back to the same values; rewriting again changes nothing.
+    config_free(&cfg_);
+    config_init_defaults(&cfg_);
+    ASSERT_EQ(load_path(path.c_str(), {}), 0) << err_;
+    EXPECT_EQ(get1("replicaof"), "10.0.0.9 7001");
+    EXPECT_STREQ(cfg_.masterauth, "p \"w\"");
+    EXPECT_EQ(cfg_.repl_backlog_size, 64LL << 20);
+    EXPECT_EQ(cfg_.repl_diskless_load, REPL_DISKLESS_LOAD_SWAPDB);
+    EXPECT_EQ(cfg_.min_replicas_to_write, 1);
+    EXPECT_EQ(cfg_.replica_read_only, 0);
+    EXPECT_EQ(cfg_.hash_max_listpack_entries, 300);
+    ASSERT_EQ(config_rewrite(&cfg_, err_, sizeof err_), 0) << err_;
+    EXPECT_EQ(slurp(path), out);
+
+    // A master: the replicaof line goes; masterauth set back to none goes.
+    free(cfg_.replicaof_host);
+    cfg_.replicaof_host = nullptr;  // what REPLICAOF NO ONE leaves (not settable by CONFIG SET)
+    ASSERT_EQ(config_apply_set(&cfg_, "masterauth", "", err_, sizeof err_), 0);
+    ASSERT_EQ(config_rewrite(&cfg_, err_, sizeof err_), 0) << err_;
+    out = slurp(path);
+    EXPECT_EQ(out.find("replicaof"), std::string::npos) << out;
+    EXPECT_EQ(out.find("masterauth"), std::string::npos) << out;
+    config_free(&cfg_);
+    config_init_defaults(&cfg_);
+    ASSERT_EQ(load_path(path.c_str(), {}), 0) << err_;
+    EXPECT_EQ(cfg_.replicaof_host, nullptr);
 }
 
 TEST_F(RewriteTest, NoConfigFile) {
