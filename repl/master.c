@@ -132,6 +132,8 @@ struct repl_master {
     uint64_t epoch;
     repl_merge *merge;
     int merge_hold;             /* a cut was requested: feed, do not step, until its positions are known */
+    int fresh;                  /* before the feeds' first cut: their starts differ per shard, so what
+                                   comes before it is discarded, never sent (no replica needs it) */
     int started[RK_MAX_SHARDS];
     uint64_t start_pos[RK_MAX_SHARDS];
     repl_feed_msg *q[RK_MAX_SHARDS][REPL_FEED_CREDITS + 1];
@@ -353,9 +355,10 @@ static void queue_free_all(struct repl_master *mm) {
     }
 }
 
-void master_feeds_start(repl_server *srv) {
+static void feeds_start(repl_server *srv, int fresh) {
     struct repl_master *mm = srv->master;
     if (mm->feeds_on) return;
+    mm->fresh = fresh;
     mm->merge = repl_merge_new(srv->nshards, MERGE_PENDING);
     if (!mm->merge) {
         rk_log(LL_WARNING, "Out of memory starting the replication feeds");
@@ -378,6 +381,10 @@ void master_feeds_start(repl_server *srv) {
         to_shard(k, &f->m);
     }
 }
+
+/* Promotion: our replicas continue partially, so the stream is sent from
+ * the feeds' start (see docs/replication.md for its start-up race). */
+void master_feeds_start(repl_server *srv) { feeds_start(srv, 0); }
 
 void master_feeds_stop(repl_server *srv) {
     struct repl_master *mm = srv->master;
@@ -403,7 +410,11 @@ static void feeds_restart(repl_server *srv, const char *why) {
     master_drop_replicas(srv, why);
     if (srv->master->sync) sync_fail(srv, srv->master->sync, why);
     master_feeds_stop(srv);
-    master_feeds_start(srv);
+    /* The stream has a hole: a new history, so nobody continues across it. */
+    master_new_replid(srv);
+    backlog_free(srv->backlog);
+    srv->backlog = NULL;
+    if (ensure_backlog(srv) == 0) feeds_start(srv, 1);
 }
 
 static void feed_data(repl_server *srv, repl_feed_msg *f) {
@@ -692,6 +703,7 @@ static void sync_at_stop(repl_server *srv) {
     if (!mm->merge || !repl_merge_at_stop(mm->merge)) return;
     repl_merge_clear_stop(mm->merge);
     repl_merge_force_select(mm->merge);
+    mm->fresh = 0;
     if (sy && sy->phase == SY_CUT) sync_announce(srv, sy);
 }
 
@@ -984,7 +996,7 @@ static void handoff(repl_server *srv, repl_handoff_msg *h) {
                        srv->replid, srv->replid2);
             }
         }
-        if (!srv->is_replica && srv->backlog) master_feeds_start(srv);
+        if (!srv->is_replica && srv->backlog) feeds_start(srv, 1);
         if (!r->closing) attach_or_wait(srv, r);
     }
     /* bytes the replica sent after its PSYNC (REPLCONF ACK...) */
@@ -1474,11 +1486,30 @@ static void on_tick(void *ud) {
 /* Feeds, merge, stream: until nothing moves. */
 static void process(repl_server *srv) {
     struct repl_master *mm = srv->master;
-    for (int rounds = 0; rounds < 64 && mm->feeds_on; rounds++) {
+    for (int rounds = 0; rounds < 1024 && mm->feeds_on; rounds++) { /* each round moves a message or emits */
         int moved = feed_queues(srv);
         if (!mm->feeds_on) break;
         sync_set_stops(srv);
         if (mm->merge_hold) break;
+        if (mm->fresh) { /* up to the first cut's stops, or all while no cut is asked */
+            rsync *sy = mm->sync;
+            int stops = sy && sy->phase == SY_CUT && sy->have_cut;
+            int rc = 0;
+            for (int k = 0; k < srv->nshards && rc == 0; k++) {
+                uint64_t before = repl_merge_consumed(mm->merge, k);
+                rc = repl_merge_discard(mm->merge, k, stops ? sy->cut_pos[k] - mm->start_pos[k] : UINT64_MAX);
+                if (repl_merge_consumed(mm->merge, k) != before) moved = 1;
+            }
+            if (rc != REPL_MERGE_OK) {
+                char why[160];
+                snprintf(why, sizeof(why), "the merge: %s", repl_merge_error(mm->merge));
+                feeds_restart(srv, why);
+                break;
+            }
+            if (stops) sync_at_stop(srv);
+            if (!moved) break;
+            continue;
+        }
         rk_buf_clear(&mm->out);
         int rc = repl_merge_step(mm->merge, &mm->out);
         if (mm->out.len) {

@@ -416,3 +416,31 @@ int repl_merge_at_stop(const repl_merge *m) {
 void repl_merge_clear_stop(repl_merge *m) { m->stops = 0; }
 
 void repl_merge_force_select(repl_merge *m) { m->out_db = -1; }
+
+int repl_merge_discard(repl_merge *m, int shard_idx, uint64_t upto) {
+    if (m->err) return m->err;
+    if (shard_idx < 0 || shard_idx >= m->n) return proto(m, "no such shard");
+    shard *s = &m->sh[shard_idx];
+    while (s->head < s->ready && s->dropped + s->head < upto) {
+        rk_journal_rec r = rec_at(s, s->head, s->ready);
+        size_t end = s->head + r.len;
+        int db = -1;
+        if (r.type == JREC_COMMAND) {
+            int k = classify(s->buf.data + s->head, &db);
+            if (k == CMD_SELECT) {
+                s->e_db = db;
+            } else if (k == CMD_MULTI) { /* the unit as one */
+                for (;;) {
+                    rk_journal_rec u = rec_at(s, end, s->ready);
+                    int kk = classify(s->buf.data + end, &db);
+                    end += u.len;
+                    if (kk == CMD_EXEC) break;
+                }
+            }
+        }
+        if (s->dropped + end > upto) return proto(m, "a stop inside a record or a MULTI unit");
+        s->head = end;
+    }
+    compact_shard(s);
+    return REPL_MERGE_OK;
+}

@@ -117,6 +117,14 @@ int repl_merge_set_stop(repl_merge *m, int shard, uint64_t stop);
 int repl_merge_at_stop(const repl_merge *m);
 /* Drops every stop: emission continues. */
 void repl_merge_clear_stop(repl_merge *m);
+/* Consumes shard's complete records before upto without emitting them,
+ * each shard on its own (no transaction pairing; SELECTs still set the
+ * shard's database). For a stream's first cut: the feeds registered at
+ * slightly different moments, so a transaction may have a part in one
+ * shard's stream and none in another's; nothing before the first cut goes
+ * to any replica. REPL_MERGE_OK, or EPROTO when upto splits a record or a
+ * MULTI unit (or the shard is out of range). */
+int repl_merge_discard(repl_merge *m, int shard, uint64_t upto);
 /* The next command emitted gets a SELECT (a replica that just loaded an RDB
  * has database 0 selected whatever the stream said before). */
 void repl_merge_force_select(repl_merge *m);

@@ -694,3 +694,42 @@ TEST(ReplMerge, StopSplittingARecordUnitOrFrameIsAnError)
         EXPECT_EQ(repl_merge_step(g.m, &g.out), REPL_MERGE_EPROTO);
     }
 }
+
+TEST(ReplMerge, DiscardBeforeTheFirstCut)
+{
+    // Shard 1's feed began after transaction 1 ended there: shard 0 holds a
+    // part of it, shard 1 none. Discarding up to the cut drops it; after the
+    // cut the merge is strict again, with the SELECT of the discarded part.
+    std::string pre0 = sel(3) + set("a") + B(1, 3) + set("t") + E(1) + MULTI + set("u") + EXEC;
+    std::string pre1 = sel(4) + set("b");
+    std::string post0 = set("c") + B(2, 3) + set("t2") + E(2);
+    std::string post1 = set("d") + B(2, 3) + set("t3") + E(2);
+    std::string s0 = pre0 + post0, s1 = pre1 + post1;
+    for (size_t k = 0; k <= s0.size(); k++) {
+        Merge g(2);
+        ASSERT_EQ(g.feed(0, s0.substr(0, k)), 0);
+        ASSERT_EQ(g.feed(1, pre1), 0);
+        ASSERT_EQ(repl_merge_discard(g.m, 0, pre0.size()), 0);
+        ASSERT_EQ(repl_merge_discard(g.m, 1, pre1.size()), 0);
+        ASSERT_EQ(repl_merge_set_stop(g.m, 0, pre0.size()), 0);
+        ASSERT_EQ(repl_merge_set_stop(g.m, 1, pre1.size()), 0);
+        ASSERT_EQ(repl_merge_at_stop(g.m), k >= pre0.size() ? 1 : 0) << k;
+        ASSERT_EQ(g.feed(0, s0.substr(k)), 0);
+        ASSERT_EQ(g.feed(1, post1), 0);
+        ASSERT_EQ(repl_merge_discard(g.m, 0, pre0.size()), 0);
+        ASSERT_EQ(repl_merge_at_stop(g.m), 1);
+        EXPECT_EQ(g.all(), "");
+        repl_merge_clear_stop(g.m);
+        repl_merge_force_select(g.m);
+        std::string out = g.step();
+        EXPECT_EQ(out.size(), sel(3).size() + set("c").size() + sel(4).size() + set("d").size() + MULTI.size() +
+                                  sel(3).size() + set("t2").size() + sel(4).size() + set("t3").size() + EXEC.size())
+            << k;
+        EXPECT_NE(out.find(MULTI + sel(3) + set("t2") + sel(4) + set("t3") + EXEC), std::string::npos) << out;
+    }
+    {
+        Merge g(1);
+        ASSERT_EQ(g.feed(0, sel(0) + MULTI + set("a") + EXEC), 0);
+        EXPECT_EQ(repl_merge_discard(g.m, 0, sel(0).size() + MULTI.size()), REPL_MERGE_EPROTO);
+    }
+}
