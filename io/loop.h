@@ -4,7 +4,8 @@
  * it, except rk_loop_stop(), which any thread may call.
  *
  * The loop owns the listening socket's accept path, every connection's
- * socket, receive buffers and the bytes in flight to the kernel. The user
+ * socket (accepted, or adopted with rk_loop_adopt until given away with
+ * rk_conn_take_fd), receive buffers and the bytes in flight to the kernel. The user
  * (core/) owns what a connection means: it gets callbacks and appends reply
  * bytes to the connection's pending output buffer. */
 #ifndef RK_IO_LOOP_H
