@@ -16,7 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/command.h"
 #include "core/journal.h"
+#include "core/txn.h"
 #include "core/log.h"
 #include "repl/repl.h"
 
@@ -222,6 +224,44 @@ static void positions(rk_shard *s, repl_shard *st, repl_pos_msg *p) {
     flush(s, st);
 }
 
+/* The hop of FEED_START_ALL: every shard is paused in one transaction, so
+ * no multi-shard frame is open anywhere and every feed starts at one cut. */
+static void start_hop(rk_shard *s, rk_txn *t, rk_buf *out) {
+    (void)out;
+    repl_feed_start_all_msg *all = t->arg;
+    assert(s->id < all->n);
+    repl_feed_msg *f = all->start[s->id];
+    all->start[s->id] = NULL;
+    f->m.type = MSG_REPL_FEED_START;
+    repl_feed_handle_msg(s, &f->m);
+}
+
+static void start_step(rk_txn *t) {
+    free(t->arg);
+    t->arg = NULL;
+    txn_finish(t);
+}
+
+static void start_all(rk_shard *s, repl_feed_start_all_msg *all) {
+    assert(s->id == 0 && all->n == g_nshards);
+    rk_slice name = RK_SLICE("psync");
+    rk_txn *t = txn_new(NULL, cmd_lookup(name), txn_all_shards(), 1, &name);
+    if (!t) {
+        /* Without memory for the transaction each shard starts on its own;
+         * a frame open at one shard's start is skipped there, and a
+         * transaction cut apart by the starts breaks the merge, which then
+         * resyncs every replica (never a wrong stream). */
+        for (int k = 0; k < all->n; k++) {
+            all->start[k]->m.type = MSG_REPL_FEED_START;
+            shard_send(k, &all->start[k]->m);
+        }
+        free(all);
+        return;
+    }
+    t->arg = all;
+    txn_start(t, start_hop, start_step);
+}
+
 void repl_feed_handle_msg(rk_shard *s, rk_msg *m) {
     repl_shard *st = feed_state(s);
     switch (m->type) {
@@ -258,6 +298,9 @@ void repl_feed_handle_msg(rk_shard *s, rk_msg *m) {
         free(f);
         return;
     }
+    case MSG_REPL_FEED_START_ALL:
+        start_all(s, (repl_feed_start_all_msg *)m);
+        return;
     case MSG_REPL_POSITIONS:
         if (!st) {
             repl_pos_msg *p = (repl_pos_msg *)m;

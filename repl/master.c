@@ -367,19 +367,25 @@ static void feeds_start(repl_server *srv, int fresh) {
     mm->epoch++;
     mm->feeds_on = 1;
     mm->merge_hold = 0;
-    for (int k = 0; k < srv->nshards; k++) {
+    repl_feed_start_all_msg *all = calloc(1, sizeof(*all));
+    for (int k = 0; all && k < srv->nshards; k++) {
         mm->started[k] = 0;
         repl_feed_msg *f = calloc(1, sizeof(*f));
-        if (!f) {
-            rk_log(LL_WARNING, "Out of memory starting the replication feeds");
-            master_feeds_stop(srv);
-            return;
-        }
+        if (!f) break;
         f->m.type = MSG_REPL_FEED_START;
         f->shard = k;
         f->epoch = mm->epoch;
-        to_shard(k, &f->m);
+        all->start[all->n++] = f;
     }
+    if (!all || all->n < srv->nshards) {
+        for (int k = 0; all && k < all->n; k++) free(all->start[k]);
+        free(all);
+        rk_log(LL_WARNING, "Out of memory starting the replication feeds");
+        master_feeds_stop(srv);
+        return;
+    }
+    all->m.type = MSG_REPL_FEED_START_ALL;
+    to_shard(0, &all->m);
 }
 
 /* Promotion: our replicas continue partially, so the stream is sent from

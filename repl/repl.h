@@ -124,6 +124,7 @@ enum {
     MSG_REPL_FEED_BACK,                       /* repl thread -> shard: a credit returns */
     MSG_REPL_FEED_STOP,                       /* repl thread -> shard: unregister */
     MSG_REPL_POSITIONS,                       /* repl thread -> shard -> repl thread: journal end now */
+    MSG_REPL_FEED_START_ALL,                  /* repl thread -> shard 0: every shard's FEED_START at one cut */
 };
 /* Credits per shard: at most this many FEED_DATA in flight, each at most
  * REPL_FEED_CHUNK bytes; a shard out of credits keeps the bytes in its
@@ -139,6 +140,15 @@ typedef struct repl_feed_msg {
     int overrun;                   /* 1: the consumer was overrun, no data; the feed stopped itself */
     rk_buf data;
 } repl_feed_msg;
+/* MSG_REPL_FEED_START_ALL: shard 0 runs an all-shard transaction whose
+ * hop hands start[k] to shard k's feed, so every feed begins at the same
+ * point of the execution order: a multi-shard transaction is then either
+ * wholly before the feeds or wholly in them (the merge needs every part). */
+typedef struct repl_feed_start_all_msg {
+    rk_msg m;
+    int n;
+    repl_feed_msg *start[RK_MAX_SHARDS];
+} repl_feed_start_all_msg;
 typedef struct repl_pos_msg {
     rk_msg m;
     int shard;
