@@ -133,8 +133,31 @@ static void refuse_connection(rk_conn *conn, const char *msg, size_t len) {
     (void)n;
 }
 
+/* Shards serve clients before the replication thread starts (it starts
+ * after loading) and its first view reaches them a moment later: meanwhile
+ * a shard started with replicaof must already refuse writes (READONLY),
+ * SYNC (NOMASTERLINK) and, with replica-serve-stale-data no, serve
+ * MASTERDOWN, as Redis does from its first client. Slot i: shard i's
+ * thread only; set once the view is the thread's or seeded. */
+static unsigned char g_view_known[RK_MAX_SHARDS];
+
+static void repl_view_seed(rk_shard *s) {
+    assert(s->id >= 0 && s->id < RK_MAX_SHARDS);
+    if (g_view_known[s->id]) return;
+    g_view_known[s->id] = 1;
+    memset(&s->repl_view, 0, sizeof(s->repl_view));
+    s->repl_view.is_replica = s->cfg.replicaof_host != NULL;
+}
+
+void client_repl_view_set(rk_shard *s, const rk_repl_view *v) {
+    assert(s->id >= 0 && s->id < RK_MAX_SHARDS);
+    g_view_known[s->id] = 1;
+    s->repl_view = *v;
+}
+
 void *client_on_accept(void *ud, rk_conn *conn) {
     rk_shard *s = ud;
+    repl_view_seed(s); /* before this client's first command */
     s->stats.total_connections_received++;
     if (atomic_load_explicit(&g_connected_clients, memory_order_relaxed) >= s->cfg.maxclients) {
         s->stats.rejected_connections++;
@@ -937,7 +960,7 @@ int client_detach_socket(rk_client *c, client_detach_fn *fn, void *ud) {
 }
 
 void clients_before_wait(rk_shard *s) {
-    (void)s;
+    repl_view_seed(s); /* early, for the shard's own crons too (no active expiry on a replica) */
     rk_client *next;
     for (rk_client *c = t_detaching; c; c = next) {
         next = c->detach_next;

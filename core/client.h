@@ -180,5 +180,11 @@ void client_set_input_paused(rk_client *c, int on);
 /* 1 when nothing of c is in flight (requests, transactions, blocked
  * commands) and no MULTI is open: every command parsed so far took effect. */
 int client_idle(const rk_client *c);
+/* The replication thread's view reaches shard s (MSG_REPL_STATE, on s's
+ * thread): stored as s->repl_view. Until the first one, clients see the
+ * view the config gives (a replica with its link down when replicaof is
+ * set), as Redis is a replica from its first client. */
+struct rk_repl_view;
+void client_repl_view_set(struct rk_shard *s, const struct rk_repl_view *v);
 
 #endif

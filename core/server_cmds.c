@@ -2108,7 +2108,7 @@ const rk_command rk_server_commands[] = {
     {.name = "ping", .arity = -1, .flags = CMD_FAST | CMD_SENTINEL, .acl_categories = "@fast @connection",
      .exec = EXEC_CONN, .proc = ping_proc, .summary = "Ping the server", .since = "1.0.0", .group = "connection",
      .complexity = "O(1)", .tips = "request_policy:all_shards response_policy:all_succeeded"},
-    {.name = "echo", .arity = 2, .flags = CMD_FAST, .acl_categories = "@fast @connection", .exec = EXEC_CONN,
+    {.name = "echo", .arity = 2, .flags = CMD_LOADING | CMD_STALE | CMD_FAST, .acl_categories = "@fast @connection", .exec = EXEC_CONN,
      .proc = echo_proc, .summary = "Echo the given string", .since = "1.0.0", .group = "connection",
      .complexity = "O(1)"},
     {.name = "time", .arity = 1, .flags = CMD_LOADING | CMD_STALE | CMD_FAST, .acl_categories = "@fast",

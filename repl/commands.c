@@ -348,7 +348,7 @@ void repl_cmd_handle_msg(rk_shard *s, rk_msg *m)
         break;
     }
     case MSG_REPL_STATE:
-        s->repl_view = ((repl_state_msg *)m)->view;
+        client_repl_view_set(s, &((repl_state_msg *)m)->view);
         free(m);
         break;
     default:
