@@ -302,6 +302,9 @@ rk_shard *shard_create(int id, const rk_config *cfg, char *err, size_t errlen) {
     rk_shard *s = calloc(1, sizeof(*s));
     if (!s) { snprintf(err, errlen, "out of memory"); return NULL; }
     s->id = id;
+    /* A replica from its first client (Redis is), before the replication
+     * thread's first MSG_REPL_STATE. */
+    s->repl_view.is_replica = cfg->replicaof_host != NULL;
     if (config_copy(&s->cfg, cfg) != 0) { snprintf(err, errlen, "out of memory"); free(s); return NULL; }
     if (rk_mailbox_init(&s->mailbox) != 0) {
         snprintf(err, errlen, "eventfd: %s", strerror(errno));
