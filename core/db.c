@@ -30,6 +30,11 @@
 
 __thread int db_master_command;
 
+int db_ttl_already_expired(const rk_shard *s, int64_t when_ms, int64_t now_ms)
+{
+    return when_ms <= now_ms && !s->repl_view.is_replica;
+}
+
 /* ---------- time ---------- */
 
 int64_t rk_ustime(void)

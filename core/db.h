@@ -81,6 +81,12 @@ int db_set_expire(struct rk_shard *s, rk_db *db, rk_slice key, int64_t when_ms);
 int db_persist(rk_db *db, rk_slice key);  /* 1 if a TTL was removed */
 /* 1 if the key exists and its TTL is in the past (does not delete). */
 int db_key_is_expired(rk_db *db, const rk_str *key);
+/* Whether a write giving a key a TTL of when_ms must delete it instead
+ * (Redis's checkAlreadyExpired): a time not after now, except on a replica,
+ * which keeps the key with its past TTL until the master's DEL arrives (a
+ * lagging replica would otherwise lose keys the master still has and later
+ * PERSISTs or re-expires). */
+int db_ttl_already_expired(const struct rk_shard *s, int64_t when_ms, int64_t now_ms);
 
 /* Active expiry for one db, bounded: stops after `budget_us` microseconds.
  * Returns the number of keys removed. */

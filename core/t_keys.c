@@ -371,7 +371,7 @@ static void expire_generic(rk_ctx *c, int64_t basetime_ms, int in_seconds)
         reply_int(&c->r, 0);
         return;
     }
-    if (when <= c->now_ms) {
+    if (db_ttl_already_expired(c->shard, when, c->now_ms)) {
         db_delete(c->shard, c->db, key);
         /* Redis: a time in the past deletes, propagated as DEL (UNLINK under lazyfree-lazy-expire). */
         rk_slice del[2] = {c->shard->cfg.lazyfree_lazy_expire ? RK_SLICE("UNLINK") : RK_SLICE("DEL"), key};

@@ -243,7 +243,7 @@ static void set_generic(rk_ctx *c, rk_slice key, rk_slice value, int flags, int 
     if (expire_arg) {
         /* A time already past leaves nothing behind, as a lazy expiry would
          * (Redis 7.0 keeps the key until then and journals the same SET ... PXAT). */
-        if (when_ms <= c->now_ms)
+        if (db_ttl_already_expired(c->shard, when_ms, c->now_ms))
             db_delete(c->shard, c->db, key);
         else if (db_set_expire(c->shard, c->db, key, when_ms) != 0) {
             ctx_oom(c);
@@ -323,7 +323,7 @@ static void cmd_getex(rk_ctx *c)
         return;
     reply_value(c, o);
     if (expire_arg) {
-        if (when_ms <= c->now_ms) {
+        if (db_ttl_already_expired(c->shard, when_ms, c->now_ms)) {
             db_delete(c->shard, c->db, c->argv[1]);
             rk_slice del[2] = {c->shard->cfg.lazyfree_lazy_expire ? RK_SLICE("UNLINK") : RK_SLICE("DEL"),
                                c->argv[1]};

@@ -216,7 +216,7 @@ static void restore_proc(rk_ctx *c)
         }
     }
     int deleted = opt.replace ? db_delete(c->shard, c->db, key) : 0;
-    if (ttl && ttl <= c->now_ms) {
+    if (ttl && db_ttl_already_expired(c->shard, ttl, c->now_ms)) {
         /* Already expired: the key is gone (deleted if it was replaced). */
         obj_free(o);
         restore_removed(c, key, deleted);
