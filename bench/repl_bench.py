@@ -24,7 +24,8 @@ never completes, data that differs after the sync) is recorded in
 --bugs-file and makes the exit status 1.
 
 --dry-small checks the script itself in well under 30 s without memtier:
-redis-server only, 20k keys, a Python load of 2 s instead of memtier.
+20k keys, a Python load of 2 s instead of memtier, redis-server only unless
+--shards names ringkv shard counts too.
 """
 import argparse
 import os
@@ -50,7 +51,7 @@ def parse_args():
     p.add_argument("--ringkv-bin", default="build-bench/ringkv-server")
     p.add_argument("--redis-bin", default="/usr/bin/redis-server")
     p.add_argument("--memtier-bin", default=shutil.which("memtier_benchmark") or "/usr/local/bin/memtier_benchmark")
-    p.add_argument("--shards", default="1 2", help="ringkv shard counts, space-separated")
+    p.add_argument("--shards", default=None, help="ringkv shard counts, space-separated (default '1 2'; none with --dry-small)")
     p.add_argument("--parts", default="fullsync tput", help="which measurements to run")
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--sync-keys", type=int, default=2_000_000, help="DEBUG POPULATE keys for the full sync")
@@ -72,10 +73,11 @@ def parse_args():
     p.add_argument("--keep", action="store_true")
     p.add_argument("--bugs-file", default="bench/bugs.md")
     p.add_argument("--dry-small", action="store_true",
-                   help="check the script: redis-server only, 20k keys x 100 B, 2 s of Python load, 1 round")
+                   help="check the script: 20k keys x 100 B, 2 s of Python load, 1 round; redis-server only unless --shards is given")
     a = p.parse_args()
+    if a.shards is None:
+        a.shards = "" if a.dry_small else "1 2"
     if a.dry_small:
-        a.shards = ""
         a.rounds = 1
         a.sync_keys, a.sync_size, a.scale = 20_000, 100, 1.0
         a.seconds, a.keys, a.load = 2, 10_000, "python"

@@ -4,12 +4,16 @@ replica of redis-server, each through a TCP proxy (tcpproxy.py): a full sync
 of data over every type and three databases, 100k mixed writes streamed,
 offsets and DEBUG DIGEST equal; then the link is cut, more writes, the link
 restored: the replica continues with a partial sync (the master's INFO stats
-count sync_partial_ok, not sync_full) and ends equal.
+count sync_partial_ok, not sync_full) and ends equal. And, found by the
+stream test: a TTL that passed before a lagging ringkv replica applies it
+must not delete the key there.
 
 RINGKV_REPL_SELFTEST=redis runs every scenario with redis-server in ringkv's
 place (conftest.py, "replication helpers"): that proves the test's own logic.
 Skipped where redis-server is not installed.
 """
+
+import time
 
 import pytest
 
@@ -117,3 +121,45 @@ def test_full_stream_cut_partial(repl_node, master_kind, replica_kind):
         mixed_writes(master, 2000, seed=4)
         wait_converged(master, [replica])
         check_roles(master, replica, proxy.port)
+
+
+@pytest.mark.slow
+def test_ttl_passed_before_the_replica_applies(repl_node):
+    """A TTL the master set that has passed by the time the replica applies
+    it (the replica lags) does not delete the key there: Redis's replica
+    keeps it (checkAlreadyExpired is false on a replica) until the master's
+    DEL; a later PEXPIRE/PERSIST from the master finds it. The replica is
+    made to lag by DEBUG SLEEP on its only shard."""
+    import threading
+
+    master = repl_node("redis")
+    replica = repl_node("ringkv", shards=1)
+    replicaof(replica, "127.0.0.1", master.port)
+    wait_link_up(replica)
+    cm = master.client()
+    cm.set("a", "1")
+    cm.hset("h", "f", "1")
+    cm.sadd("s", "x")
+    wait_converged(master, [replica])
+
+    sleeper = threading.Thread(
+        target=lambda: replica.client(socket_timeout=10).execute_command("DEBUG", "SLEEP", "0.6"))
+    sleeper.start()
+    time.sleep(0.1)
+    # applied by the replica after its sleep, when these 200 ms TTLs have passed
+    cm.set("k", "v", px=200)            # propagated as SET k v PXAT <t>
+    cm.pexpire("a", 200)                # as PEXPIREAT a <t>
+    cm.pexpire("h", 200)
+    cm.pexpire("s", 200)
+    # before the master expires them: a long TTL again, or none
+    cm.pexpire("k", 10**9)
+    cm.pexpire("a", 10**9)
+    cm.persist("h")
+    cm.pexpire("s", 10**9)
+    sleeper.join(10)
+    wait_converged(master, [replica], timeout=30)
+    cr = replica.client()
+    for key in ("k", "a", "h", "s"):
+        assert cr.type(key) == cm.type(key) != b"none", key
+    cm.close()
+    cr.close()
