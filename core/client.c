@@ -749,8 +749,10 @@ static void process_input(rk_client *c) {
         if (rc == RESP_ERROR) {
             char msg[160];
             snprintf(msg, sizeof(msg), "ERR %s", err);
-            rk_log(LL_VERBOSE, "Protocol error (%s) from client: id=%llu addr=%s", err,
-                   (unsigned long long)c->id, c->peer);
+            /* Redis logs its master's protocol errors as warnings: the link
+             * is dropped and the replica resyncs. */
+            rk_log((c->flags & CLIENT_MASTER) ? LL_WARNING : LL_VERBOSE,
+                   "Protocol error (%s) from client: id=%llu addr=%s", err, (unsigned long long)c->id, c->peer);
             reply_error_now(c, msg);
             slots_flush(c);
             client_close_after_reply(c);

@@ -1285,12 +1285,17 @@ static void config_set_hop(rk_shard *s, rk_txn *t, rk_buf *out) {
     if (rc < 0) rk_buf_append_str(out, err[0] ? err : "ERR CONFIG SET failed");
 }
 
-/* Directives the replication thread keeps its own copy of. */
+/* Directives the replication thread reads from its own copy: its own, and
+ * the replicas' output limits and the disk-based sync's file. */
 static int is_repl_directive(const char *name) {
     static const char *const prefixes[] = {"repl-", "min-replicas-", "min-slaves-", "replica-", "slave-"};
+    static const char *const names[] = {"masterauth", "masteruser", "client-output-buffer-limit", "dbfilename",
+                                        "rdbchecksum", "rdbcompression"};
     for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
         if (strncasecmp(name, prefixes[i], strlen(prefixes[i])) == 0) return 1;
-    return strcasecmp(name, "masterauth") == 0 || strcasecmp(name, "masteruser") == 0;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcasecmp(name, names[i]) == 0) return 1;
+    return 0;
 }
 
 /* After every shard applied the pairs: the replication thread follows. */
