@@ -38,10 +38,6 @@
 #include "core/txn.h"
 #include "storage/aof_writer.h"
 
-/* io/loop's socket hand-over (declared here until io/loop.h carries them). */
-rk_conn *rk_loop_adopt(rk_loop *l, int fd, void *conn_ud);
-int rk_conn_take_fd(rk_conn *c);
-
 static _Atomic uint64_t g_next_client_id = 1;
 /* Connected clients over all shards, for maxclients: the one counter
  * shards share, updated with atomic adds only. */

@@ -31,12 +31,6 @@
 #include "core/log.h"
 #include "repl/replica_int.h"
 
-/* The master client API of core/client.c (D2). */
-rk_client *client_adopt_master(rk_shard *s, int fd, const char *surplus, size_t n);
-int client_master_write(rk_client *c, const char *p, size_t n);
-void client_set_input_paused(rk_client *c, int on);
-int client_idle(const rk_client *c);
-
 typedef struct replica_shard {
     rk_client *master;           /* NULL when none */
     int live;                    /* an ATTACH not yet answered by LOST */
