@@ -11,6 +11,10 @@ import redis
 
 from conftest import RealRedis, free_port, server_bin
 
+# The replication logic is backend-independent past the loop's socket
+# hand-over, which test_repl_master.py and the loop's unit tests cover on epoll.
+pytestmark = pytest.mark.once
+
 FATAL = "*** FATAL CONFIG FILE ERROR (Redis 7.0.15) ***"
 
 # name -> Redis 7.0's default as CONFIG GET shows it

@@ -20,6 +20,10 @@ import pytest
 from conftest import (mixed_writes, repl_info, repl_stats, replicaof, wait_converged,
                       wait_link_up)
 
+# The replication logic is backend-independent past the loop's socket
+# hand-over, which test_repl_master.py and the loop's unit tests cover on epoll.
+pytestmark = pytest.mark.once
+
 # No PING from a master during the test: a PING on M after R1 was promoted
 # would put M and R2 one PING past R1's second_repl_offset, and Redis (right)
 # answers their PSYNC with a full sync. repl-timeout is raised to match, so an

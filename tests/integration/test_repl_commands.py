@@ -19,6 +19,10 @@ import redis
 
 from conftest import RespConn, RespError, free_port
 
+# The replication logic is backend-independent past the loop's socket
+# hand-over, which test_repl_master.py and the loop's unit tests cover on epoll.
+pytestmark = pytest.mark.once
+
 REPL_COMMANDS = ("replicaof", "slaveof", "role", "wait", "replconf", "psync", "sync")
 
 # Redis 7.0.15's COMMAND INFO, checked by hand against Debian's redis-server:

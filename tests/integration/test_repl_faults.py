@@ -30,6 +30,10 @@ from conftest import (kill9, link_up, log_size, mixed_writes, node_client, repl_
                       replicaof, wait_converged, wait_link_up, wait_log, wait_until)
 from tcpproxy import TcpProxy
 
+# The replication logic is backend-independent past the loop's socket
+# hand-over, which test_repl_master.py and the loop's unit tests cover on epoll.
+pytestmark = pytest.mark.once
+
 # Redis 7.0.15's log lines (replication.c, networking.c); ringkv logs the same.
 LOG_MASTER_LOST = r"Connection with master lost"
 LOG_SYNC_IO_ERROR = r"I/O error trying to sync with MASTER"

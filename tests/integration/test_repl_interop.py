@@ -21,6 +21,10 @@ from conftest import (link_up, log_size, mixed_writes, repl_info, repl_stats, re
                       wait_converged, wait_link_up, wait_log, wait_until)
 from tcpproxy import TcpProxy
 
+# The replication logic is backend-independent past the loop's socket
+# hand-over, which test_repl_master.py and the loop's unit tests cover on epoll.
+pytestmark = pytest.mark.once
+
 # Redis 7.0.15's log lines (replication.c); ringkv logs the same ones.
 LOG_PARTIAL_ACCEPTED = r"MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization"
 LOG_FULL_DONE = r"MASTER <-> REPLICA sync: Finished with success"

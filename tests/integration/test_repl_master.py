@@ -96,6 +96,7 @@ def master_of(start_server, **directives):
     return start_server(**directives)
 
 
+@pytest.mark.smoke
 @pytest.mark.parametrize("diskless", ["yes", "no"], ids=["diskless", "disk"])
 def test_full_sync_then_stream(start_server, replica, diskless):
     m = master_of(start_server, repl_diskless_sync=diskless)

@@ -16,6 +16,10 @@ import redis
 from conftest import keys_on_shard
 from test_rdb_persist import fill_all_types
 
+# The replication logic is backend-independent past the loop's socket
+# hand-over, which test_repl_master.py and the loop's unit tests cover on epoll.
+pytestmark = pytest.mark.once
+
 READONLY = "READONLY You can't write against a read only replica."
 REPLICA_INFO_FIELDS = ["role", "master_host", "master_port", "master_link_status",
                        "master_last_io_seconds_ago", "master_sync_in_progress",
