@@ -5,8 +5,9 @@ of data over every type and three databases, 100k mixed writes streamed,
 offsets and DEBUG DIGEST equal; then the link is cut, more writes, the link
 restored: the replica continues with a partial sync (the master's INFO stats
 count sync_partial_ok, not sync_full) and ends equal. And, found by the
-stream test: a TTL that passed before a lagging ringkv replica applies it
-must not delete the key there.
+stream tests: a TTL that passed before a lagging ringkv replica applies it
+must not delete the key there; after a partial resync the stream goes on in
+the database its last SELECT chose.
 
 RINGKV_REPL_SELFTEST=redis runs every scenario with redis-server in ringkv's
 place (conftest.py, "replication helpers"): that proves the test's own logic.
@@ -167,3 +168,35 @@ def test_ttl_passed_before_the_replica_applies(repl_node):
         assert cr.type(key) == cm.type(key) != b"none", key
     cm.close()
     cr.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("master_kind", ["redis", "ringkv"])
+def test_partial_resync_keeps_the_selected_db(repl_node, master_kind):
+    """After +CONTINUE the stream goes on in the database its last SELECT
+    chose (a master emits SELECT only when the database changes, and Redis's
+    replica keeps its cached master client, db included): writes in db 3
+    before, during and after a cut link all land in db 3 on the replica."""
+    master = repl_node(master_kind, repl_diskless_sync_delay=0)
+    replica = repl_node("ringkv")
+    with TcpProxy(master.port) as proxy:
+        replicaof(replica, "127.0.0.1", proxy.port)
+        wait_link_up(replica)
+        c3 = master.client(db=3)
+        c3.set("before", "1")
+        wait_converged(master, [replica])
+        full0, ok0, _ = repl_stats(master)
+
+        proxy.cut()
+        wait_until(lambda: not link_up(replica), 30, lambda: "link down: %r" % repl_info(replica))
+        c3.set("during", "1")
+        proxy.restore()
+        wait_link_up(replica)
+        c3.set("after", "1")
+        wait_converged(master, [replica], timeout=30)
+        assert repl_stats(master)[:2] == (full0, ok0 + 1)
+        r3, r0 = replica.client(db=3), replica.client(db=0)
+        assert sorted(r3.keys()) == [b"after", b"before", b"during"]
+        assert r0.dbsize() == 0
+        for c in (c3, r3, r0):
+            c.close()
