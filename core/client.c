@@ -966,10 +966,11 @@ void clients_before_wait(rk_shard *s) {
     }
 }
 
-rk_client *client_adopt_master(rk_shard *s, int fd, const char *surplus, size_t n) {
+rk_client *client_adopt_master(rk_shard *s, int fd, int dbid, const char *surplus, size_t n) {
     rk_client *c = calloc(1, sizeof(*c));
     if (!c) { errno = ENOMEM; return NULL; }
     c->id = client_next_id();
+    c->db = dbid;
     c->home = s;
     c->resp = 2;
     c->ctime_ms = c->last_interaction_ms = rk_mstime();

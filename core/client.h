@@ -168,7 +168,7 @@ int client_detach_socket(rk_client *c, client_detach_fn *fn, void *ud);
  * for the surplus before this returns. NULL (errno set) when the loop
  * refused the fd or out of memory: the fd is then still the caller's.
  * Never counts against maxclients. */
-rk_client *client_adopt_master(struct rk_shard *s, int fd, const char *surplus, size_t n);
+rk_client *client_adopt_master(struct rk_shard *s, int fd, int dbid, const char *surplus, size_t n);
 /* Raw bytes to the master client's socket (REPLCONF ACK), though its
  * command replies are suppressed. 0, or -1 when the connection is gone or
  * out of memory (the client is then closed). */

@@ -187,6 +187,8 @@ typedef struct repl_attach_msg {
     rk_msg m;
     int fd;                        /* the master socket, handshake and transfer done */
     long long reploff;             /* the offset of the last byte applied (the stream continues at +1) */
+    int keep_db;                   /* a partial sync: the stream continues in the previous link's
+                                      database (its last SELECT), as Redis's cached master client */
     rk_buf surplus;                /* stream bytes already read past the transfer */
 } repl_attach_msg;
 /* MSG_REPL_APPLIED: bytes of the master stream, whole commands. */

@@ -990,7 +990,7 @@ static void send_ctl(int type, long long reploff)
 }
 
 /* The master client on shard 0 takes the socket. */
-static void attach(repl_server *srv, int fd, rk_buf *surplus)
+static void attach(repl_server *srv, int fd, rk_buf *surplus, int keep_db)
 {
     struct repl_replica *r = srv->replica;
     repl_attach_msg *m = calloc(1, sizeof(*m));
@@ -1005,6 +1005,7 @@ static void attach(repl_server *srv, int fd, rk_buf *surplus)
     m->m.type = MSG_REPL_MASTER_ATTACH;
     m->fd = fd;
     m->reploff = srv->master_repl_offset;
+    m->keep_db = keep_db;
     m->surplus = *surplus;
     rk_buf_init(surplus);
     shard_send(0, &m->m);
@@ -1300,7 +1301,7 @@ static void link_event(repl_server *srv, replica_link_msg *ev)
         if (r->pause_state == P_PENDING && !r->attached) pause_fire(srv);
         if (ev->kind == LE_DONE) {
             if (target_is_current(srv)) {
-                attach(srv, ev->fd, &ev->surplus);
+                attach(srv, ev->fd, &ev->surplus, !ev->full);
                 ev->fd = -1;
             } else {
                 /* A REPLICAOF came during the load: it applies now. */

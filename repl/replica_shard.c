@@ -43,6 +43,7 @@ typedef struct replica_shard {
     int pause_req;               /* PAUSE received, PAUSED not yet sent */
     int paused;                  /* between PAUSE and RESUME (or the end) */
     int64_t last_io_ms, last_ack_ms;
+    int db;                      /* the last link's database, for a partial sync's stream */
 } replica_shard;
 
 static replica_shard rs = {.credits = REPLICA_APPLIED_CREDITS};
@@ -133,6 +134,7 @@ static void on_closed(rk_shard *s)
     assert(s->id == 0);
     if (!rs.live) return;
     flush_applied(1);
+    if (rs.master) rs.db = rs.master->db;
     rs.live = 0;
     rs.master = NULL;
     rs.starved = 0;
@@ -162,7 +164,8 @@ static void on_attach(rk_shard *s, repl_attach_msg *m)
     rs.paused = 0;
     rs.pause_req = 0;
     /* The surplus may run commands inside the call: reploff is set. */
-    rk_client *c = client_adopt_master(s, m->fd, m->surplus.data, m->surplus.len);
+    if (!m->keep_db) rs.db = 0; /* a full sync's stream opens with a SELECT */
+    rk_client *c = client_adopt_master(s, m->fd, rs.db, m->surplus.data, m->surplus.len);
     rk_buf_free(&m->surplus);
     free(m);
     if (!rs.live) return; /* closed inside the call: LOST went */
