@@ -569,6 +569,12 @@ static void request_snapshot(repl_server *srv, rsync *sy) {
     snprintf(q->path, sizeof(q->path), "%s", srv->cfg.dbfilename);
     snprintf(q->repl_id, sizeof(q->repl_id), "%s", srv->replid);
     q->repl_offset = -1;
+    if (srv->is_replica) {
+        /* The master's stream goes on without a SELECT at the cut: our
+         * replicas start in its database (Redis's rdbPopulateSaveInfo). */
+        q->repl_offset = srv->master_repl_offset;
+        q->repl_stream_db = replica_stream_db(srv);
+    }
     sy->phase = SY_REQUESTED;
     if (srv->master->feeds_on && !srv->is_replica) srv->master->merge_hold = 1;
     to_shard(0, &q->m);

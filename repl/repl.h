@@ -187,8 +187,10 @@ typedef struct repl_attach_msg {
     rk_msg m;
     int fd;                        /* the master socket, handshake and transfer done */
     long long reploff;             /* the offset of the last byte applied (the stream continues at +1) */
-    int keep_db;                   /* a partial sync: the stream continues in the previous link's
-                                      database (its last SELECT), as Redis's cached master client */
+    int dbid;                      /* the database the stream continues in: after a partial sync the
+                                      previous link's (Redis's cached master client), after a full sync
+                                      the RDB's repl-stream-db (a chained replica's stream has no
+                                      SELECT at the cut) */
     rk_buf surplus;                /* stream bytes already read past the transfer */
 } repl_attach_msg;
 /* MSG_REPL_APPLIED: bytes of the master stream, whole commands. */
@@ -200,6 +202,7 @@ typedef struct repl_applied_msg {
 typedef struct repl_master_ctl_msg {
     rk_msg m;
     long long reploff;             /* LOST and PAUSED: applied up to here */
+    int dbid;                      /* LOST and PAUSED: the stream's database there (its last SELECT) */
 } repl_master_ctl_msg;
 
 /* ---- the per-shard part (feed.c) ----------------------------------------- */

@@ -86,6 +86,9 @@ void replica_role(repl_server *srv, rk_reply *r);
  * the offset of the cut. */
 typedef void replica_paused_cb(repl_server *srv, void *ud);
 int replica_pause_apply(repl_server *srv, replica_paused_cb *cb, void *ud);
+/* While paused: the database the master's stream is in at the cut (the
+ * snapshot's repl-stream-db, where our replicas' stream continues). */
+int replica_stream_db(const repl_server *srv);
 void replica_resume_apply(repl_server *srv);
 
 #endif

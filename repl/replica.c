@@ -67,6 +67,7 @@
 #include "repl/replica_int.h"
 #include "repl/repl_int.h"
 #include "storage/aof.h"
+#include "storage/rdb_file.h"
 #include "storage/rdb_load.h"
 
 #define LINK_MAX_LINE 1024
@@ -83,6 +84,7 @@ typedef struct link_attempt {
     pthread_t th;
     uint64_t id;
     int ctl[2];                  /* pipe: [0] read by the link thread, [1] written by the repl thread */
+    int stream_db;               /* link thread only: the received RDB's repl-stream-db */
     /* Inputs, written before pthread_create, read-only afterwards. */
     char *host;
     int port;
@@ -111,6 +113,7 @@ typedef struct replica_link_msg {
     int fd;
     char replid[41];             /* full: the master's; partial: +CONTINUE's id, "" none */
     long long offset;            /* full: +FULLRESYNC's offset, -1 after SYNC */
+    int stream_db;               /* full: the RDB's repl-stream-db (0 without) */
     rk_buf surplus;
     /* LE_FAILED */
     int loaded;                  /* the load ran (and failed): the data is gone */
@@ -129,6 +132,7 @@ struct repl_replica {
     link_attempt *att;
     uint64_t attempts;
     int att_loading;             /* 'G' sent, the load runs */
+    int stream_db;               /* the master stream's database at the last PAUSED/LOST/full sync */
     int load_deferred;           /* LE_LOAD_REQ waits for the pause to end */
     int64_t next_connect_ms;
     int attached, detaching;
@@ -494,6 +498,36 @@ static size_t mark_end(const char *tail, long long got, const char *p, size_t n,
 /* The payload after PSYNC/SYNC: to a temporary file, renamed to
  * dbfilename, then loaded. 0, or -1 (logged); *loaded says whether the
  * shards' data was touched. */
+/* The repl-stream-db AUX field of the RDB at path (rdbPopulateSaveInfo):
+ * the database the master's stream continues in after the transfer. A
+ * chained replica's stream has no SELECT at the cut, so its replicas must
+ * start there. 0 when absent or unreadable (a master's stream opens with a
+ * SELECT anyway). Reads only the header's first bytes. */
+static int rdb_stream_db(const char *path)
+{
+    unsigned char buf[16384];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    ssize_t n = read(fd, buf, sizeof(buf));
+    close(fd);
+    if (n <= 0) return 0;
+    rdb_walker w;
+    char err[128];
+    int db = 0;
+    if (rdb_walker_init(&w, buf, (size_t)n, err, sizeof(err)) == 0) {
+        rdb_item it;
+        while (rdb_walker_next(&w, &it) == 1 && it.kind == RDB_ITEM_AUX) {
+            if (strcmp(it.aux_name, "repl-stream-db") == 0) {
+                long long v = strtoll(it.aux_val, NULL, 10);
+                if (v > 0 && v < INT32_MAX) db = (int)v;
+                break;
+            }
+        }
+    }
+    rdb_walker_release(&w);
+    return db;
+}
+
 static int link_transfer(link_attempt *a, int *loaded)
 {
     char tmpfile[256];
@@ -640,6 +674,7 @@ static int link_transfer(link_attempt *a, int *loaded)
     }
     close(dfd);
     dfd = -1;
+    a->stream_db = rdb_stream_db(tmpfile);
 
     /* The repl thread drops our own replicas and the backlog first, and may
      * hold the load while our replicas' snapshot still reads the data. */
@@ -806,6 +841,7 @@ static int link_run(link_attempt *a, replica_link_msg *ev, int *loaded)
     link_event_simple(a, LE_STATE, RS_TRANSFER, -1, 0);
     if (link_transfer(a, loaded) < 0) return -1;
     ev->full = 1;
+    ev->stream_db = a->stream_db;
     return 0;
 }
 
@@ -990,7 +1026,7 @@ static void send_ctl(int type, long long reploff)
 }
 
 /* The master client on shard 0 takes the socket. */
-static void attach(repl_server *srv, int fd, rk_buf *surplus, int keep_db)
+static void attach(repl_server *srv, int fd, rk_buf *surplus, int dbid)
 {
     struct repl_replica *r = srv->replica;
     repl_attach_msg *m = calloc(1, sizeof(*m));
@@ -1005,7 +1041,7 @@ static void attach(repl_server *srv, int fd, rk_buf *surplus, int keep_db)
     m->m.type = MSG_REPL_MASTER_ATTACH;
     m->fd = fd;
     m->reploff = srv->master_repl_offset;
-    m->keep_db = keep_db;
+    m->dbid = dbid;
     m->surplus = *surplus;
     rk_buf_init(surplus);
     shard_send(0, &m->m);
@@ -1301,7 +1337,8 @@ static void link_event(repl_server *srv, replica_link_msg *ev)
         if (r->pause_state == P_PENDING && !r->attached) pause_fire(srv);
         if (ev->kind == LE_DONE) {
             if (target_is_current(srv)) {
-                attach(srv, ev->fd, &ev->surplus, !ev->full);
+                if (ev->full) r->stream_db = ev->stream_db;
+                attach(srv, ev->fd, &ev->surplus, r->stream_db);
                 ev->fd = -1;
             } else {
                 /* A REPLICAOF came during the load: it applies now. */
@@ -1338,6 +1375,7 @@ void replica_thread_msg(repl_server *srv, rk_msg *m)
         repl_master_ctl_msg *c = (repl_master_ctl_msg *)m;
         assert(r->attached);
         assert(srv->master_repl_offset == c->reploff);
+        r->stream_db = c->dbid;
         free(m);
         r->attached = 0;
         r->detaching = 0;
@@ -1359,6 +1397,7 @@ void replica_thread_msg(repl_server *srv, rk_msg *m)
     case MSG_REPL_MASTER_PAUSED: {
         repl_master_ctl_msg *c = (repl_master_ctl_msg *)m;
         long long off = c->reploff;
+        r->stream_db = c->dbid;
         free(m);
         if (r->pause_state != P_PENDING) return; /* resumed meanwhile, or paused already */
         assert(srv->master_repl_offset == off);
@@ -1389,6 +1428,11 @@ int replica_pause_apply(repl_server *srv, replica_paused_cb *cb, void *ud)
     if (r->att_loading) return 0; /* the load's end fires it */
     pause_fire(srv);
     return 0;
+}
+
+int replica_stream_db(const repl_server *srv)
+{
+    return srv->replica->stream_db;
 }
 
 void replica_resume_apply(repl_server *srv)

@@ -114,6 +114,7 @@ static void send_ctl(int type)
     if (!m) oom_abort("answering the replication thread");
     m->m.type = type;
     m->reploff = rs.reploff;
+    m->dbid = rs.master ? rs.master->db : rs.db;
     repl_send(&m->m);
 }
 
@@ -164,7 +165,7 @@ static void on_attach(rk_shard *s, repl_attach_msg *m)
     rs.paused = 0;
     rs.pause_req = 0;
     /* The surplus may run commands inside the call: reploff is set. */
-    if (!m->keep_db) rs.db = 0; /* a full sync's stream opens with a SELECT */
+    rs.db = m->dbid;
     rk_client *c = client_adopt_master(s, m->fd, rs.db, m->surplus.data, m->surplus.len);
     rk_buf_free(&m->surplus);
     free(m);
