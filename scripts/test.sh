@@ -145,7 +145,7 @@ fi
 note "build (RelWithDebInfo, $B/)"
 if build "$B" -- -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
   ctest_stage unit "$B"
-  pytest_stage integration 240 RINGKV_BIN="$ROOT/$B/ringkv-server" -- tests/integration
+  pytest_stage integration 420 RINGKV_BIN="$ROOT/$B/ringkv-server" -- tests/integration
   pytest_stage integration-epoll 240 RINGKV_BIN="$ROOT/$B/ringkv-server" \
     RINGKV_EXTRA_ARGS="--io-backend epoll" -- -m "not once" tests/integration
 else
