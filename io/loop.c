@@ -296,11 +296,9 @@ static rk_conn *conn_new(rk_loop *l, int fd)
     return c;
 }
 
-/* Undoes conn_new for a conn the backend never saw (conn_open failed
- * before registering anything): the fd stays open, nothing is called. */
-static void conn_unlink_new(rk_loop *l, rk_conn *c)
+/* Takes c off the loop's list of connections. */
+static void conn_list_remove(rk_loop *l, rk_conn *c)
 {
-    assert(c->refs == 0 && !c->queued && !c->fin_queued && !c->gdirty && c->grecs == 0);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -309,6 +307,14 @@ static void conn_unlink_new(rk_loop *l, rk_conn *c)
         c->next->prev = c->prev;
     assert(l->n_conns > 0);
     l->n_conns--;
+}
+
+/* Undoes conn_new for a conn the backend never saw (conn_open failed
+ * before registering anything): the fd stays open, nothing is called. */
+static void conn_unlink_new(rk_loop *l, rk_conn *c)
+{
+    assert(c->refs == 0 && !c->queued && !c->fin_queued && !c->gdirty && c->grecs == 0);
+    conn_list_remove(l, c);
     free(c);
 }
 
@@ -707,14 +713,7 @@ int rk__file_busy(const rk_loop *l)
 static void conn_free(rk_loop *l, rk_conn *c)
 {
     assert(c->refs == 0 && !c->queued);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        l->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    assert(l->n_conns > 0);
-    l->n_conns--;
+    conn_list_remove(l, c);
     gate_forget(l, c);
     if (c->fd >= 0)
         close(c->fd);

@@ -740,6 +740,23 @@ def kill9(node):
     node.kill()
 
 
+def wait_until_ok(pred, timeout=30.0, what="condition"):
+    """Polls pred() until it returns a true value (returned), taking a
+    connection refused, LOADING or an error reply meanwhile as "not yet";
+    AssertionError after `timeout` s with the last value or error."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = pred()
+            if last:
+                return last
+        except (redis.ConnectionError, redis.BusyLoadingError, redis.ResponseError) as e:
+            last = e
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
+
+
 def wait_until(cond, timeout, what, interval=0.05):
     """Polls cond() until it returns a true value (returned); AssertionError
     naming `what` (a string or a callable giving one) after `timeout` s."""

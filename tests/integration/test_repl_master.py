@@ -12,6 +12,8 @@ import time
 import pytest
 import redis
 
+from conftest import wait_until_ok as wait_until
+
 from conftest import keys_on_shard
 from test_rdb_persist import fill_all_types
 
@@ -19,20 +21,6 @@ NOREPLICAS = "NOREPLICAS Not enough good replicas to write."
 MASTER_INFO_ORDER = ["role", "connected_slaves", "master_failover_state", "master_replid", "master_replid2",
                      "master_repl_offset", "second_repl_offset", "repl_backlog_active", "repl_backlog_size",
                      "repl_backlog_first_byte_offset", "repl_backlog_histlen"]
-
-
-def wait_until(pred, timeout=30.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = pred()
-            if last:
-                return last
-        except (redis.ConnectionError, redis.BusyLoadingError, redis.ResponseError) as e:
-            last = e
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
 
 
 def digest(c):

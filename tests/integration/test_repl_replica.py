@@ -13,6 +13,8 @@ import time
 import pytest
 import redis
 
+from conftest import wait_until_ok as wait_until
+
 from conftest import keys_on_shard
 from test_rdb_persist import fill_all_types
 
@@ -25,20 +27,6 @@ REPLICA_INFO_FIELDS = ["role", "master_host", "master_port", "master_link_status
                        "master_last_io_seconds_ago", "master_sync_in_progress",
                        "slave_read_repl_offset", "slave_repl_offset"]
 TAIL_FIELDS = ["slave_priority", "slave_read_only", "replica_announced", "connected_slaves"]
-
-
-def wait_until(pred, timeout=30.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = pred()
-            if last:
-                return last
-        except (redis.ConnectionError, redis.BusyLoadingError, redis.ResponseError) as e:
-            last = e
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
 
 
 def info_repl(c):
