@@ -10,6 +10,9 @@ import redis
 
 from conftest import err, free_port, keys_on_shard, value_of
 
+# Run in the io_uring stage only (scripts/test.sh): file formats and persistence logic.
+pytestmark = pytest.mark.once
+
 BAD_PAYLOAD = "DUMP payload version or checksum are wrong"
 BAD_FORMAT = "Bad data format"
 

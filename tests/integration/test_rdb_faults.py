@@ -21,6 +21,9 @@ import redis
 from conftest import persistence, prlimit_fsize, raw, wait_bgsave_done, wait_exit
 from rdbgen import crc64, rdb_len, rdb_str
 
+# Run in the io_uring stage only (scripts/test.sh): file formats and persistence logic.
+pytestmark = pytest.mark.once
+
 MISCONF = ("MISCONF Redis is configured to save RDB snapshots, but it's currently unable to "
            "persist to disk. Commands that may modify the data set are disabled, because this "
            "instance is configured to report errors during writes if RDB snapshotting fails "

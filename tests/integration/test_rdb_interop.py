@@ -15,6 +15,9 @@ from conftest import persistence, value_of
 from test_rdb_persist import (DBS, THRESHOLDS, check_loaded, client_factory, dataset, digest,
                               fill_all_types, state)
 
+# Run in the io_uring stage only (scripts/test.sh): file formats and persistence logic.
+pytestmark = pytest.mark.once
+
 REDIS_THRESHOLDS = [a for k, v in THRESHOLDS.items() for a in ("--" + k.replace("_", "-"), str(v))]
 
 

@@ -15,6 +15,9 @@ import pytest
 from conftest import wait_exit
 from rdbgen import crc64, rdb_len, rdb_str
 
+# Run in the io_uring stage only (scripts/test.sh): file formats and persistence logic.
+pytestmark = pytest.mark.once
+
 LOADING = b"-LOADING Redis is loading the dataset in memory\r\n"
 
 

@@ -18,6 +18,9 @@ import redis
 
 from conftest import keys_on_shard, persistence, raw, value_of, wait_bgsave_done, wait_exit
 
+# Run in the io_uring stage only (scripts/test.sh): file formats and persistence logic.
+pytestmark = pytest.mark.once
+
 DBS = (0, 1, 7, 15)
 # one hash tag per shard, so every key name exists on both shards
 TAGS = tuple("{%s}" % keys_on_shard(shard, 1, "tag")[0] for shard in (0, 1))

@@ -17,6 +17,9 @@ from conftest import wait_until_ok as wait_until
 from conftest import keys_on_shard
 from test_rdb_persist import fill_all_types
 
+# Run in the io_uring stage only (scripts/test.sh): replication logic; the loop's unit tests cover the socket hand-over on epoll.
+pytestmark = pytest.mark.once
+
 NOREPLICAS = "NOREPLICAS Not enough good replicas to write."
 MASTER_INFO_ORDER = ["role", "connected_slaves", "master_failover_state", "master_replid", "master_replid2",
                      "master_repl_offset", "second_repl_offset", "repl_backlog_active", "repl_backlog_size",
