@@ -135,6 +135,41 @@ pytest_stage() {
   fi
 }
 
+# pytest_pair_stage NAME LIMIT [env assignments...] -- FILES...: one stage run
+# as two pytest processes at once, FILES beside the rest of
+# tests/integration (the replication tests mostly wait on links and timers,
+# so the two share the 2 cores well); each has its own basetemp and report.
+pytest_pair_stage() {
+  local name=$1 limit=$2; shift 2
+  local envs=() files=() ignores=()
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do envs+=("$1"); shift; done
+  [ $# -gt 0 ] && shift
+  files=("$@")
+  for f in "${files[@]}"; do ignores+=(--ignore="$f"); done
+  note "$name (two pytest processes)"
+  run_bounded "$limit" env "${envs[@]}" "${PYTEST[@]}" --basetemp="$LOGDIR/pt-$name-a" \
+    --junitxml="$LOGDIR/junit-$name-a.xml" "${files[@]}" >"$LOGDIR/$name-a.log" 2>&1 &
+  local pid_a=$!
+  run_bounded "$limit" env "${envs[@]}" "${PYTEST[@]}" --basetemp="$LOGDIR/pt-$name-b" \
+    --junitxml="$LOGDIR/junit-$name-b.xml" "${ignores[@]}" tests/integration
+  local rc_b=$? rc_a
+  wait "$pid_a"; rc_a=$?
+  cat "$LOGDIR/$name-a.log"
+  local part p f status
+  for part in a b; do
+    read -r p f status < <(junit_counts "$LOGDIR/junit-$name-$part.xml")
+    PASSED=$((PASSED + p))
+    local rc=$rc_a; [ $part = b ] && rc=$rc_b
+    if [ "$status" != ok ]; then
+      fail_stage "$name-$part" 1 "pytest produced no report (rc $rc$([ $rc -eq 124 ] && echo ', timed out'))"
+    elif [ $((p + f)) -eq 0 ]; then
+      fail_stage "$name-$part" 1 "no tests ran (rc $rc)"
+    elif [ "$f" -gt 0 ] || { [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ]; }; then
+      fail_stage "$name-$part" $(( f > 0 ? f : 1 )) "pytest rc $rc"
+    fi
+  done
+}
+
 # --- setup -----------------------------------------------------------------
 note "setup"
 if ! run_bounded 600 ./scripts/setup.sh; then
@@ -143,9 +178,11 @@ fi
 
 # --- main build, unit and integration tests ---------------------------------
 note "build (RelWithDebInfo, $B/)"
-if build "$B" -- -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
+if build "$B" ringkv-server ringkv-unit ringkv-check-rdb ringkv-check-aof rk-no-uring -- \
+     -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
   ctest_stage unit "$B"
-  pytest_stage integration 420 RINGKV_BIN="$ROOT/$B/ringkv-server" -- tests/integration
+  pytest_pair_stage integration 420 RINGKV_BIN="$ROOT/$B/ringkv-server" -- \
+    tests/integration/test_repl_*.py tests/integration/test_config_repl.py
   pytest_stage integration-epoll 240 RINGKV_BIN="$ROOT/$B/ringkv-server" \
     RINGKV_EXTRA_ARGS="--io-backend epoll" -- -m "not once" tests/integration
 else
