@@ -115,7 +115,8 @@ static int collect_commands(void) {
                                     rk_conn_commands,   rk_list_commands, rk_hash_commands,
                                     rk_set_commands,    rk_zset_commands, rk_pubsub_commands,
                                     rk_multi_commands, rk_dump_commands, rk_persist_commands,
-                                    rk_repl_commands};
+                                    rk_repl_commands, rk_script_commands, rk_function_commands,
+                                    rk_stream_commands, rk_hll_commands, rk_geo_commands};
     size_t total = 0;
     for (size_t f = 0; f < sizeof(families) / sizeof(families[0]); f++) total += table_len(families[f]);
     g_cmds = calloc(total + 1, sizeof(rk_command));

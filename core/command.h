@@ -200,6 +200,11 @@ extern const rk_command rk_multi_commands[];
 extern const rk_command rk_dump_commands[];
 extern const rk_command rk_persist_commands[];
 extern const rk_command rk_repl_commands[];   /* repl/commands.c */
+extern const rk_command rk_script_commands[]; /* EVAL*, SCRIPT: core/t_script.c */
+extern const rk_command rk_function_commands[]; /* FUNCTION, FCALL*: core/t_function.c */
+extern const rk_command rk_stream_commands[]; /* X*: core/t_stream.c */
+extern const rk_command rk_hll_commands[];    /* PF*: core/t_hll.c */
+extern const rk_command rk_geo_commands[];    /* GEO*: core/t_geo.c */
 
 
 /* Added by the command-table owner: the full name of a command as Redis
