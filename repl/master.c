@@ -1584,7 +1584,7 @@ int repl_start(const rk_config *cfg, char *err, size_t errlen) {
     g_master.no_replicas_since_ms = rk_mstime();
     rk_loop_config lc;
     memset(&lc, 0, sizeof(lc));
-    lc.backend = RK_BACKEND_AUTO;
+    lc.backend = (enum rk_backend)srv->cfg.io_backend; /* the same backend as the shards (--io-backend) */
     lc.wake_fd = srv->mb.efd;
     lc.tick_ms = TICK_MS;
     lc.max_conns = 10000;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh: the whole test suite, as CI runs it (.ci/run).
 #
-# Stages: setup, RelWithDebInfo build (build/), unit tests (ctest),
+# Stages: setup, RelWithDebInfo build (build/; the sanitizer and fuzz
+# builds then start in the background at the lowest priority), unit tests (ctest),
 # integration tests (pytest) with the default I/O backend and again with
 # --io-backend epoll (without the tests marked `once`, see
 # tests/integration/pytest.ini), ASan+UBSan build (build-asan/) with its unit
@@ -20,6 +21,7 @@ B=${BUILD_DIR:-build}              # overridable so a second checkout's run
 BA=${ASAN_BUILD_DIR:-build-asan}   # does not touch someone else's build dirs
 BF=${FUZZ_BUILD_DIR:-build-fuzz}
 TOTAL_BUDGET_S=${TEST_BUDGET_S:-885}     # stay under CI's 15 minutes
+BUILD_LIMIT_S=420                  # per configure or build step
 PY=/usr/bin/python3
 PYTEST=("$PY" -m pytest -p no:cacheprovider -q)
 START_S=$(date +%s)
@@ -59,8 +61,8 @@ build() {
   [ $# -gt 0 ] && shift
   args=("$@")
   local log="$LOGDIR/build-$(basename "$dir").log"
-  if run_bounded 420 cmake -S . -B "$dir" "${args[@]}" >"$log" 2>&1 &&
-     run_bounded 420 cmake --build "$dir" -j"$JOBS" "${targets[@]}" >>"$log" 2>&1; then
+  if run_bounded "$BUILD_LIMIT_S" cmake -S . -B "$dir" "${args[@]}" >"$log" 2>&1 &&
+     run_bounded "$BUILD_LIMIT_S" cmake --build "$dir" -j"$JOBS" "${targets[@]}" >>"$log" 2>&1; then
     echo "built $dir"
     return 0
   fi
@@ -176,10 +178,36 @@ if ! run_bounded 600 ./scripts/setup.sh; then
   fail_stage setup 1 "scripts/setup.sh failed"
 fi
 
-# --- main build, unit and integration tests ---------------------------------
+# --- main build, then the other builds in the background ------------------
 note "build (RelWithDebInfo, $B/)"
-if build "$B" ringkv-server ringkv-unit ringkv-check-rdb ringkv-check-aof rk-no-uring -- \
-     -DCMAKE_BUILD_TYPE=RelWithDebInfo; then
+MAIN_BUILT=0
+build "$B" ringkv-server ringkv-unit ringkv-check-rdb ringkv-check-aof rk-no-uring -- \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo && MAIN_BUILT=1
+
+# The sanitizer and fuzz builds run at the lowest CPU priority while the
+# main build's tests run: those mostly wait on sockets and timers, and the
+# builds take the idle CPU (about 5 minutes of it) without slowing them.
+# Each writes its log and exit status; the stages below wait for them.
+SAN_ENV=(ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1)
+FUZZ_NAMES=(resp_fuzz rdb_load_fuzz restore_fuzz aof_fuzz)
+HAVE_CLANG=0
+command -v clang >/dev/null 2>&1 && command -v clang++ >/dev/null 2>&1 && HAVE_CLANG=1
+(
+  renice -n 19 -p "$BASHPID" >/dev/null   # inherited by the compilers
+  BUILD_LIMIT_S=800                        # starved while the tests run
+  # Only what the sanitizer stage runs (no micro-benchmarks under the sanitizers).
+  build "$BA" ringkv-server ringkv-unit ringkv-check-rdb ringkv-check-aof rk-no-uring -- \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRK_SANITIZE=ON >"$LOGDIR/bg-asan.out" 2>&1
+  echo $? >"$LOGDIR/bg-asan.rc"
+  if [ "$HAVE_CLANG" -eq 1 ]; then
+    build "$BF" "${FUZZ_NAMES[@]}" -- -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRK_FUZZ=ON \
+      -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ >"$LOGDIR/bg-fuzz.out" 2>&1
+    echo $? >"$LOGDIR/bg-fuzz.rc"
+  fi
+) &
+BG_BUILDS=$!
+
+if [ "$MAIN_BUILT" -eq 1 ]; then
   ctest_stage unit "$B"
   pytest_pair_stage integration 420 RINGKV_BIN="$ROOT/$B/ringkv-server" -- \
     tests/integration/test_repl_*.py tests/integration/test_config_repl.py
@@ -192,10 +220,9 @@ fi
 
 # --- sanitizers ---------------------------------------------------------------
 note "build (ASan+UBSan, $BA/)"
-SAN_ENV=(ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1)
-# Only what this stage runs (no micro-benchmarks under the sanitizers).
-if build "$BA" ringkv-server ringkv-unit ringkv-check-rdb ringkv-check-aof rk-no-uring -- \
-     -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRK_SANITIZE=ON; then
+while [ ! -e "$LOGDIR/bg-asan.rc" ] && kill -0 "$BG_BUILDS" 2>/dev/null; do sleep 1; done
+cat "$LOGDIR/bg-asan.out"
+if [ "$(cat "$LOGDIR/bg-asan.rc" 2>/dev/null)" = 0 ]; then
   export "${SAN_ENV[@]}"
   ctest_stage unit-asan "$BA"
   pytest_stage integration-asan-smoke 240 RINGKV_BIN="$ROOT/$BA/ringkv-server" \
@@ -233,16 +260,18 @@ fuzz_stage() {
   fi
 }
 
-if ! command -v clang >/dev/null 2>&1 || ! command -v clang++ >/dev/null 2>&1; then
+if [ "$HAVE_CLANG" -eq 0 ]; then
   for run in "${FUZZ_RUNS[@]}"; do
     fail_stage "fuzz-${run%% *}" 1 "clang/clang++ not installed (apt-get install clang)"
   done
 else
   note "fuzz build ($BF)"
+  wait "$BG_BUILDS"
+  cat "$LOGDIR/bg-fuzz.out" 2>/dev/null
+  fuzz_built=$(cat "$LOGDIR/bg-fuzz.rc" 2>/dev/null)
   for run in "${FUZZ_RUNS[@]}"; do
     read -r name secs seeds_dir <<<"$run"
-    if build "$BF" "$name" -- -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRK_FUZZ=ON \
-         -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++; then
+    if [ "$fuzz_built" = 0 ]; then
       fuzz_stage "$name" "$secs" "$seeds_dir"
     else
       fail_stage "fuzz-$name" 1 "$name did not build"
