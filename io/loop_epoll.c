@@ -9,6 +9,8 @@
  *  - Level-triggered. A conn's interest is exactly EPOLLIN while it reads
  *    (open or draining, not paused, no EOF yet) plus EPOLLOUT while a send
  *    hit EAGAIN (c->send_armed); c->ep_events mirrors what the kernel has.
+ *    A paused conn whose peer hung up is out of the set (c->ep_parked)
+ *    until it resumes: its unread bytes are still delivered.
  *  - Sockets (conns, listeners, wake_fd) are nonblocking.
  *  - No I/O is ever in flight between calls, so c->refs stays 0 and a
  *    CLOSING conn is freed by the next rk__loop_post.
@@ -78,6 +80,17 @@ static void update_events(rk_conn *c)
         want |= EPOLLIN;
     if (c->send_armed)
         want |= EPOLLOUT;
+    if (c->ep_parked) {
+        if (want == 0)
+            return;
+        if (ep_ctl(ES(c->loop), EPOLL_CTL_ADD, c->fd, want, (uint64_t)(uintptr_t)c | EP_CONN) != 0) {
+            rk__conn_hard_close(c);
+            return;
+        }
+        c->ep_parked = 0;
+        c->ep_events = want;
+        return;
+    }
     if (want == c->ep_events)
         return;
     if (ep_ctl(ES(c->loop), EPOLL_CTL_MOD, c->fd, want, (uint64_t)(uintptr_t)c | EP_CONN) != 0) {
@@ -196,11 +209,21 @@ static void ep_dispatch(rk_loop *l, const struct epoll_event *ev)
             c->send_armed = 0; /* conn_work sends, after before_wait */
             rk__conn_queue(c);
         }
-        /* Not reading (paused/EOF) and the socket is dead: nothing will
-         * ever clear the condition, so do not spin on it. */
+        /* Not reading and the socket is dead: HUP cannot be masked, so do
+         * not spin on it. Paused by its user, the conn may still hold
+         * bytes the peer sent before hanging up: park it out of the set
+         * until it resumes, then read them. Otherwise nothing will ever
+         * clear the condition. */
         if ((ev->events & (EPOLLHUP | EPOLLERR)) && c->state != RK_CONN_CLOSING &&
-            !(c->ep_events & EPOLLIN))
-            rk__conn_hard_close(c);
+            !(c->ep_events & EPOLLIN)) {
+            if (c->user_paused && !c->eof && !c->send_armed &&
+                epoll_ctl(ES(l)->epfd, EPOLL_CTL_DEL, c->fd, NULL) == 0) {
+                c->ep_parked = 1;
+                c->ep_events = 0;
+            } else {
+                rk__conn_hard_close(c);
+            }
+        }
         break;
     }
     case EP_WAKE:
@@ -282,6 +305,7 @@ static void ep_conn_shutdown(rk_conn *c)
     /* Failure is harmless: the fd is closed right after, which removes it. */
     (void)epoll_ctl(ES(c->loop)->epfd, EPOLL_CTL_DEL, c->fd, NULL);
     c->ep_events = 0;
+    c->ep_parked = 0;
     c->send_armed = 0;
 }
 
@@ -290,8 +314,9 @@ static int ep_conn_detach(rk_conn *c)
     /* Must succeed: the registration belongs to the open file, which the
      * dup keeps alive, so closing c->fd alone would not remove it and its
      * events would name a freed conn. */
-    if (epoll_ctl(ES(c->loop)->epfd, EPOLL_CTL_DEL, c->fd, NULL) != 0 && errno != ENOENT)
+    if (!c->ep_parked && epoll_ctl(ES(c->loop)->epfd, EPOLL_CTL_DEL, c->fd, NULL) != 0 && errno != ENOENT)
         return -1;
+    c->ep_parked = 0;
     c->ep_events = 0;
     c->send_armed = 0;
     return 0;

@@ -54,6 +54,7 @@ struct rk_conn {
     rk_buf stash;      /* bytes that arrived while paused */
     /* epoll backend */
     uint32_t ep_events;
+    unsigned ep_parked : 1; /* out of the epoll set: paused after the peer hung up */
     /* lists */
     rk_conn *prev, *next; /* live list */
     rk_conn *wnext;       /* work list */

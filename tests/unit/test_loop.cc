@@ -48,6 +48,7 @@ struct ConnUd {
     Srv *s;
     rk_conn *c;
     std::string name;  // set by "NAME x\n"
+    bool sink = false; // "PAUSESINK\n": pause, then count input without echoing it
 };
 
 const size_t kQuitReply = 1 << 20;  // bytes sent before "BYE\n" on QUIT
@@ -67,6 +68,7 @@ struct Srv {
     std::string backend_name, features, create_err;
     std::atomic<int> accepts{0}, closes{0}, wakes{0}, ticks{0}, local_ok{0}, run_rc{0};
     std::atomic<long> before_waits{0};
+    std::atomic<size_t> bytes_in{0};
     // Loop thread only.
     std::vector<ConnUd *> paused;
     std::set<ConnUd *> live;  // freed here for conns destroy() drops silently
@@ -122,6 +124,7 @@ struct Srv {
     {
         ConnUd *u = static_cast<ConnUd *>(ud);
         rk_conn *c = u->c;
+        u->s->bytes_in += len;
         if (len == 5 && memcmp(data, "QUIT\n", 5) == 0) {
             rk_buf *out = rk_conn_out(c);
             ASSERT_EQ(rk_buf_reserve(out, kQuitReply + 4), 0);
@@ -146,7 +149,11 @@ struct Srv {
             u->s->taken.push_back(fd >= 0 ? fd : -errno);
             return;
         }
-        if (len == 6 && memcmp(data, "PAUSE\n", 6) == 0) {
+        if (u->sink)
+            return;
+        if (len == 10 && memcmp(data, "PAUSESINK\n", 10) == 0)
+            u->sink = true;
+        if ((len == 6 && memcmp(data, "PAUSE\n", 6) == 0) || u->sink) {
             rk_conn_pause_read(c, 1);
             u->s->paused.push_back(u);
             u->s->pause_ticks = 0;
@@ -621,6 +628,26 @@ TEST_P(LoopTest, AdoptSocketpairWithoutListener)
     srv.Stop();
     EXPECT_EQ(srv.run_rc.load(), 0);
     EXPECT_EQ(srv.closes.load(), 1);
+}
+
+// The peer writes and hangs up while the conn is paused (a socketpair
+// reports HUP at once): the bytes are still delivered once it resumes.
+TEST_P(LoopTest, PausedConnKeepsBytesSentBeforeHangup)
+{
+    srv.with_listener = false;
+    ASSERT_TRUE(StartOrSkip());
+    int sv[2];
+    ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    rk_conn *c = Adopt(srv, sv[0]);
+    ASSERT_NE(c, nullptr);
+    ASSERT_TRUE(SendAll(sv[1], "PAUSESINK\n", 10));
+    ASSERT_TRUE(WaitFor([&] { return srv.bytes_in.load() == 10; }));
+    std::string big(200000, 'z');
+    ASSERT_TRUE(SendAll(sv[1], big.data(), 100000));  // within the socket buffer
+    close(sv[1]);
+    EXPECT_TRUE(WaitFor([&] { return srv.closes.load() == 1; }));
+    EXPECT_EQ(srv.bytes_in.load(), 10u + 100000u);
+    srv.Stop();
 }
 
 TEST_P(LoopTest, AdoptTcpConnectionAndTicksWithoutListener)
