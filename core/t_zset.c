@@ -618,6 +618,20 @@ static int zit_in_score(zit *it, const zs_range *r)
     return it->rev ? zs_score_gte_min(s, r) : zs_score_lte_max(s, r);
 }
 
+int zset_score(rk_obj *o, const char *m, size_t len, double *score)
+{
+    return zobj_score(o, m, len, score);
+}
+
+void zset_scan_score_range(rk_obj *o, double min, double max_exclusive, zset_visit_fn *fn, void *ud)
+{
+    zs_range r = {.min = min, .max = max_exclusive, .minex = 0, .maxex = 1};
+    zit it;
+    for (zit_at_score(&it, o, &r, 0); zit_valid(&it) && zit_in_score(&it, &r); zit_next(&it))
+        if (fn(ud, zit_member(&it), zit_score(&it)))
+            return;
+}
+
 static int zit_in_lex(zit *it, const zs_lexrange *r)
 {
     rk_slice m = zit_member(it);

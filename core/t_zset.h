@@ -15,5 +15,11 @@ unsigned long zset_length(const rk_obj *o);
 int zset_add_new(rk_obj *o, const char *m, size_t len, double score);
 /* Converts to ENC_SKIPLIST / ENC_LISTPACK. 0, or -1 on OOM (unchanged). */
 int zset_convert(rk_obj *o, int encoding);
+/* 1 and *score when m is a member, else 0. */
+int zset_score(rk_obj *o, const char *m, size_t len, double *score);
+/* Calls fn for every member with min <= score < max, in ZRANGEBYSCORE
+ * order, until fn returns nonzero (the geo search's box scan). */
+typedef int zset_visit_fn(void *ud, rk_slice member, double score);
+void zset_scan_score_range(rk_obj *o, double min, double max_exclusive, zset_visit_fn *fn, void *ud);
 
 #endif

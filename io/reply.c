@@ -235,6 +235,16 @@ int reply_double(rk_reply *r, double d)
     return reply_bulk(r, text, (size_t)n);
 }
 
+int reply_human_long_double(rk_reply *r, long double d)
+{
+    char text[5200]; /* %.17Lf of the largest long double */
+    int n = rk_fmt_long_double(text, sizeof(text), d);
+    assert(n > 0);
+    if (r->resp >= 3)
+        return append_line(r, ',', text, (size_t)n);
+    return reply_bulk(r, text, (size_t)n);
+}
+
 int reply_bool(rk_reply *r, int v)
 {
     if (r->resp >= 3)

@@ -31,6 +31,9 @@ int reply_map(rk_reply *r, int64_t n);                  /* RESP3 %n, RESP2 *2n *
 int reply_set(rk_reply *r, int64_t n);                  /* RESP3 ~n, RESP2 *n */
 int reply_push(rk_reply *r, int64_t n);                 /* RESP3 >n, RESP2 *n */
 int reply_double(rk_reply *r, double d);                /* RESP3 ,d ; RESP2 bulk with %.17g as Redis */
+/* Redis's addReplyHumanLongDouble: rk_fmt_long_double's text, as a bulk
+ * string (RESP2) or a double (RESP3). */
+int reply_human_long_double(rk_reply *r, long double d);
 int reply_bool(rk_reply *r, int v);                     /* RESP3 #t/#f ; RESP2 :1/:0 */
 int reply_verbatim(rk_reply *r, const char *p, size_t n, const char *fmt3); /* RESP3 =n txt:..; RESP2 bulk */
 /* Aggregate whose length is known only after its elements: returns a handle
