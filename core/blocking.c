@@ -419,3 +419,9 @@ void ctx_block(rk_ctx *c, double timeout_seconds) {
     c->block_requested = 1;
     c->block_timeout = timeout_seconds;
 }
+
+void ctx_block_argv(rk_ctx *c, double timeout_seconds, const rk_slice *argv) {
+    ctx_block(c, timeout_seconds);
+    free(c->block_argv);
+    c->block_argv = argv_dup(c->argc, argv); /* NULL (OOM): the plain argv is re-run */
+}

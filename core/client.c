@@ -343,10 +343,11 @@ static void exec_local(rk_client *c, const rk_command *cmd, int argc, rk_slice *
     c->last_cmd = cmd;
     if (ctx.block_requested) {
         if (c->blocked) blocking_rerun_finished(c, 1);
-        else client_block_from(c, cmd, argc, argv, ctx.block_timeout);
+        else client_block_from(c, cmd, argc, ctx.block_argv ? ctx.block_argv : argv, ctx.block_timeout);
     } else if (c->blocked) {
         blocking_rerun_finished(c, 0);
     }
+    free(ctx.block_argv);
 }
 
 void shard_exec_request(rk_shard *s, rk_req *req) {
@@ -358,6 +359,7 @@ void shard_exec_request(rk_shard *s, rk_req *req) {
     db_master_command = 0;
     req->blocked = ctx.block_requested;
     req->block_timeout = ctx.block_timeout;
+    req->block_argv = ctx.block_argv;
     req->m.type = MSG_REPLY;
     /* Group commit across shards: under appendfsync always the reply goes
      * home only once the fsync covering this shard's write completed. */
@@ -421,12 +423,14 @@ void client_handle_reply(rk_req *req) {
         if (!(c->flags & CLIENT_CONN_GONE)) {
             if (req->blocked) {
                 if (c->blocked) blocking_rerun_finished(c, 1);
-                else client_block_from(c, req->cmd, req->argc, req->argv, req->block_timeout);
+                else client_block_from(c, req->cmd, req->argc, req->block_argv ? req->block_argv : req->argv,
+                                       req->block_timeout);
             } else if (c->blocked) {
                 blocking_rerun_finished(c, 0);
             }
         }
     }
+    free(req->block_argv);
     free(req);
     if (c->flags & CLIENT_CONN_GONE) { client_maybe_free(c); return; }
     size_t before = out_len(c);

@@ -116,6 +116,7 @@ struct rk_ctx {
     int in_multi;              /* running inside MULTI/EXEC (or a script): never block */
     int block_requested;       /* set by ctx_block(): the command found nothing and waits */
     double block_timeout;      /* seconds, 0 = forever (with block_requested) */
+    rk_slice *block_argv;      /* ctx_block_argv: what to re-run instead of argv (one malloc'd block) */
     /* Propagation (core/journal.h): what cmd_call journals when the command
      * changed the dataset. PROP_ARGV: the command's own argv; PROP_NONE:
      * nothing; PROP_CUSTOM: the commands given to ctx_propagate, formatted
@@ -146,6 +147,9 @@ int ctx_journaling(const rk_ctx *c);
  * start, when one of them changes (core/blocking.c); its timeout is the
  * command's own last (or given) argument, parsed by the proc and passed here. */
 void ctx_block(rk_ctx *c, double timeout_seconds);
+/* As ctx_block, re-running `argv` (same argc) instead of the command's own
+ * arguments: XREAD resolves `$` to the ID it saw when it blocked. */
+void ctx_block_argv(rk_ctx *c, double timeout_seconds, const rk_slice *argv);
 
 /* Sets a context up for cmd on shard s, database dbid, replying into out. */
 void ctx_init(rk_ctx *c, struct rk_shard *s, int dbid, int resp, const rk_command *cmd, int argc,

@@ -388,6 +388,8 @@ static const directive directives[] = {
     D_NUM("zset-max-listpack-value", T_INT, zset_max_listpack_value, 0, 0, LLONG_MAX),
     D_NUM("zset-max-ziplist-value", T_INT, zset_max_listpack_value, F_ALIAS, 0, LLONG_MAX),
     D_NUM("hll-sparse-max-bytes", T_MEM, hll_sparse_max_bytes, 0, 0, LLONG_MAX),
+    D_NUM("stream-node-max-bytes", T_MEM, stream_node_max_bytes, 0, 0, LLONG_MAX),
+    D_NUM("stream-node-max-entries", T_INT, stream_node_max_entries, 0, 0, LLONG_MAX),
     D_NUM("maxmemory", T_MEM, maxmemory, 0, 0, LLONG_MAX),
     D_ENUM("maxmemory-policy", maxmemory_policy, 0, maxmemory_policy_names),
     D_NUM("maxmemory-samples", T_INT, maxmemory_samples, 0, 1, INT_MAX),
@@ -595,6 +597,8 @@ void config_init_defaults(rk_config *cfg)
     cfg->zset_max_listpack_entries = 128;
     cfg->zset_max_listpack_value = 64;
     cfg->hll_sparse_max_bytes = 3000;
+    cfg->stream_node_max_bytes = 4096;
+    cfg->stream_node_max_entries = 100;
     cfg->maxmemory = 0;
     cfg->maxmemory_policy = MAXMEMORY_NO_EVICTION;
     cfg->maxmemory_samples = 5;

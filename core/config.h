@@ -78,6 +78,7 @@ typedef struct rk_config {
     long long set_max_listpack_entries, set_max_listpack_value;     /* 128, 64 */
     long long zset_max_listpack_entries, zset_max_listpack_value;   /* 128, 64 */
     long long hll_sparse_max_bytes;   /* 3000 */
+    long long stream_node_max_bytes, stream_node_max_entries; /* 4096, 100 */
     /* maxmemory and eviction (evict.c), LFU (db.c), lazy freeing (lazyfree.c). */
     long long maxmemory;                 /* bytes, 0 = no limit; each shard enforces maxmemory / shards */
     int maxmemory_policy;                /* MAXMEMORY_NO_EVICTION */

@@ -57,6 +57,7 @@ typedef struct rk_req {
     rk_buf reply;
     int blocked;                   /* the command asked to block (ctx_block) */
     double block_timeout;
+    rk_slice *block_argv;          /* ctx_block_argv's arguments, freed with the request */
 } rk_req;
 
 typedef struct rk_txn_msg {

@@ -58,6 +58,7 @@ typedef struct mk_state {
     rk_buf *reply;        /* where the command's reply goes */
     int blocked;          /* the command asked to block (ctx_block) */
     double block_timeout;
+    rk_slice *block_argv; /* ctx_block_argv's arguments */
     void (*done)(rk_txn *t); /* called on the coordinator when the command finished */
     int nkeys;
     int *keypos;          /* argv index of each key */
@@ -78,6 +79,7 @@ static void mk_state_free(void *p) {
     for (int i = 0; i < RK_MAX_SHARDS; i++) rk_buf_free(&st->writeback[i]);
     free(st->keypos);
     free(st->keyshard);
+    free(st->block_argv);
     free(st);
 }
 
@@ -494,6 +496,8 @@ static void gather_step_run(rk_txn *t) {
     cmd_call(&ctx);
     st->blocked = ctx.block_requested;
     st->block_timeout = ctx.block_timeout;
+    free(st->block_argv);
+    st->block_argv = ctx.block_argv;
     home->dirty += sc.dirty;
     home->stats.total_error_replies += sc.stats.total_error_replies;
     int writes = (st->cmd->flags & CMD_WRITE) && sc.dirty > 0;
@@ -605,7 +609,8 @@ static void standalone_done(rk_txn *t) {
     if (c && !(c->flags & CLIENT_CONN_GONE)) {
         if (st->blocked) {
             if (c->blocked) blocking_rerun_finished(c, 1);
-            else client_block_from(c, st->cmd, st->argc, st->argv, st->block_timeout);
+            else client_block_from(c, st->cmd, st->argc, st->block_argv ? st->block_argv : st->argv,
+                                   st->block_timeout);
         } else if (c->blocked) {
             blocking_rerun_finished(c, 0);
         }
