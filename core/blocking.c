@@ -63,6 +63,7 @@ typedef struct waitq {
     waiter *head, *tail;
     uint64_t serving_token; /* 0: no READY in flight */
     uint64_t count;
+    int touched;            /* written while a READY was in flight */
 } waitq;
 
 struct rk_block_table {
@@ -154,7 +155,9 @@ static void maybe_serve(rk_shard *s, int dbid, const char *key, size_t len, wait
 
 void blocking_key_touched(rk_shard *s, rk_db *db, rk_slice key) {
     waitq *q = queue_find(s, db->id, key.ptr, key.len);
-    if (q) maybe_serve(s, db->id, key.ptr, key.len, q);
+    if (!q) return;
+    if (q->serving_token) q->touched = 1;
+    maybe_serve(s, db->id, key.ptr, key.len, q);
 }
 
 static void waiter_remove(waitq *q, uint64_t client_id, uint64_t token) {
@@ -206,7 +209,13 @@ static void on_done(rk_shard *s, blk_msg *m) {
     if (q) {
         if (q->serving_token == m->token) q->serving_token = 0;
         if (m->status != DONE_REBLOCKED) waiter_remove(q, m->client_id, m->token);
-        maybe_serve(s, m->dbid, m->key, m->keylen, q);
+        /* A waiter that found nothing to take blocks again: signal anew
+         * only after a write since the READY. A key that exists is not
+         * proof of data (an empty stream, a group with nothing new), and
+         * signalling it again would loop between the two shards. */
+        int again = m->status != DONE_REBLOCKED || q->touched;
+        q->touched = 0;
+        if (again) maybe_serve(s, m->dbid, m->key, m->keylen, q);
         queue_drop_if_empty(s, m->dbid, m->key, m->keylen, q);
     }
     free(m);

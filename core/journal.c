@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "core/object.h"
+#include "core/stream.h"
 #include "core/t_hash.h"
 #include "core/t_list.h"
 #include "core/t_set.h"
@@ -460,6 +461,16 @@ static void emit_zset(batch *bt, const rk_obj *o) {
     }
 }
 
+typedef struct stream_rec {
+    rk_journal *j;
+    int dbid;
+} stream_rec;
+
+static int stream_rec_cb(void *ud, int argc, const rk_slice *argv) {
+    stream_rec *r = ud;
+    return journal_append_argv(r->j, r->dbid, argc, argv);
+}
+
 int journal_append_key_state(rk_journal *j, int dbid, rk_slice key, const rk_obj *o, int64_t expire_ms) {
     if (!journal_active(j)) return 0;
     if (o->type == OBJ_STRING) {
@@ -469,6 +480,11 @@ int journal_append_key_state(rk_journal *j, int dbid, rk_slice key, const rk_obj
     } else {
         rk_slice del[2] = {RK_SLICE("DEL"), key};
         if (journal_append_argv(j, dbid, 2, del) != 0) return -1;
+        stream_rec sr = {j, dbid};
+        if (o->type == OBJ_STREAM && stream_emit_commands(o, key, stream_rec_cb, &sr) != 0) {
+            overrun_all(j); /* a key half written would be a hole in the stream */
+            return -1;
+        }
         batch bt = {.j = j, .dbid = dbid, .key = key, .per_item = 1};
         rk_buf_init(&bt.body);
         switch (o->type) {
@@ -476,6 +492,7 @@ int journal_append_key_state(rk_journal *j, int dbid, rk_slice key, const rk_obj
         case OBJ_SET: bt.cmd = "SADD"; set_for_each_member(o, set_member_cb, &bt); break;
         case OBJ_HASH: bt.cmd = "HSET"; bt.per_item = 2; emit_hash(&bt, o); break;
         case OBJ_ZSET: bt.cmd = "ZADD"; bt.per_item = 2; emit_zset(&bt, o); break;
+        case OBJ_STREAM: break; /* written above */
         default: bt.failed = 1; break; /* no other types exist yet */
         }
         batch_flush(&bt);

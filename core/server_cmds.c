@@ -47,6 +47,7 @@
 #include "core/log.h"
 #include "core/object.h"
 #include "core/sha1.h"
+#include "core/stream.h"
 #include "core/shard.h"
 #include "core/txn.h"
 #include "storage/aof.h"
@@ -1651,6 +1652,19 @@ static void digest_value(uint8_t digest[20], const rk_obj *o, int has_expire) {
         hash_iter_release(&it);
     } else if (o->type == OBJ_ZSET) {
         digest_zset(digest, o);
+    } else if (o->type == OBJ_STREAM) {
+        /* Redis mixes each entry's "ms.seq" then its fields and values. */
+        const stream *s = o->u.ptr;
+        for (size_t i = 0; i < s->n; i++) {
+            const s_entry *e = stream_at(s, i);
+            char id[48];
+            int n = snprintf(id, sizeof(id), "%llu.%llu", (unsigned long long)e->id.ms, (unsigned long long)e->id.seq);
+            digest_mix(digest, id, (size_t)n);
+            for (uint32_t k = 0; k < 2 * e->nfields; k++) {
+                rk_slice f = stream_entry_str(e, k);
+                digest_mix(digest, f.ptr, f.len);
+            }
+        }
     }
     if (has_expire) digest_xor(digest, "!!expire!!", 10);
 }

@@ -483,11 +483,12 @@ static void *stream_dup_ptr(const rk_obj *o)
     for (size_t i = 0; i < s->n; i++) {
         const s_entry *e = stream_at(s, i);
         s_entry *c = rk_malloc(sizeof(*c) + e->bytes);
+        if (c)
+            memcpy(c, e, sizeof(*e) + e->bytes);
         if (!c || stream_append(d, c) != 0) {
             rk_free(c);
             goto oom;
         }
-        memcpy(c, e, sizeof(*e) + e->bytes);
     }
     d->first_id = s->first_id;
     for (size_t i = 0; i < s->ng; i++) {
@@ -554,6 +555,84 @@ int stream_validate(const stream *s, const char **why)
         if (owned != g->npel) {
             *why = "group PEL entry without a consumer";
             return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- the value as commands (AOF rewrite, whole-key journal records) ---------- */
+
+int stream_emit_commands(const rk_obj *o, rk_slice key, stream_emit_fn *emit, void *ud)
+{
+    const stream *s = o->u.ptr;
+    char a[44], b[44], n1[24];
+    if (s->n) {
+        rk_slice *v = NULL;
+        size_t vcap = 0;
+        for (size_t i = 0; i < s->n; i++) {
+            const s_entry *e = stream_at(s, i);
+            size_t argc = 3 + 2 * (size_t)e->nfields;
+            if (argc > vcap) {
+                rk_slice *nv = rk_realloc(v, argc * sizeof(*v));
+                if (!nv) {
+                    rk_free(v);
+                    return -1;
+                }
+                v = nv;
+                vcap = argc;
+            }
+            v[0] = RK_SLICE("XADD");
+            v[1] = key;
+            v[2] = (rk_slice){a, (size_t)sid_format(a, &e->id)};
+            for (uint32_t k = 0; k < 2 * e->nfields; k++)
+                v[3 + k] = stream_entry_str(e, k);
+            if (emit(ud, (int)argc, v) != 0) {
+                rk_free(v);
+                return -1;
+            }
+        }
+        rk_free(v);
+    } else {
+        /* An empty stream: created by adding and trimming at once. */
+        rk_slice v[7] = {RK_SLICE("XADD"), key, RK_SLICE("MAXLEN"), RK_SLICE("0"), RK_SLICE("0-1"), RK_SLICE("x"),
+                         RK_SLICE("y")};
+        if (emit(ud, 7, v) != 0)
+            return -1;
+    }
+    rk_slice setid[7] = {RK_SLICE("XSETID"), key, {a, (size_t)sid_format(a, &s->last_id)}, RK_SLICE("ENTRIESADDED"),
+                         {n1, (size_t)snprintf(n1, sizeof(n1), "%llu", (unsigned long long)s->entries_added)},
+                         RK_SLICE("MAXDELETEDID"), {b, (size_t)sid_format(b, &s->max_deleted)}};
+    if (emit(ud, 7, setid) != 0)
+        return -1;
+    for (size_t i = 0; i < s->ng; i++) {
+        const s_group *g = s->g[i];
+        rk_slice gname = rkstr_slice(g->name);
+        rk_slice create[7] = {RK_SLICE("XGROUP"), RK_SLICE("CREATE"), key, gname,
+                              {a, (size_t)sid_format(a, &g->last_id)}, RK_SLICE("ENTRIESREAD"),
+                              {n1, (size_t)snprintf(n1, sizeof(n1), "%lld", (long long)g->entries_read)}};
+        if (emit(ud, 7, create) != 0)
+            return -1;
+        for (size_t k = 0; k < g->ncons; k++) {
+            const s_consumer *c = g->cons[k];
+            if (c->npel == 0) {
+                rk_slice cc[5] = {RK_SLICE("XGROUP"), RK_SLICE("CREATECONSUMER"), key, gname, rkstr_slice(c->name)};
+                if (emit(ud, 5, cc) != 0)
+                    return -1;
+                continue;
+            }
+            for (size_t m = 0; m < c->npel; m++) {
+                const s_nack *nk = stream_nack_find(g, &c->pel[m]);
+                char t[24], cnt[24];
+                rk_slice claim[12] = {RK_SLICE("XCLAIM"), key, gname, rkstr_slice(c->name), RK_SLICE("0"),
+                                      {a, (size_t)sid_format(a, &nk->id)}, RK_SLICE("TIME"),
+                                      {t, (size_t)snprintf(t, sizeof(t), "%lld", (long long)nk->delivery_time)},
+                                      RK_SLICE("RETRYCOUNT"),
+                                      {cnt, (size_t)snprintf(cnt, sizeof(cnt), "%llu",
+                                                             (unsigned long long)nk->delivery_count)},
+                                      RK_SLICE("JUSTID"), RK_SLICE("FORCE")};
+                if (emit(ud, 12, claim) != 0)
+                    return -1;
+            }
         }
     }
     return 0;

@@ -125,6 +125,12 @@ int stream_nack_assign(s_group *g, s_nack *n, s_consumer *c);
 size_t stream_consumer_seek(const s_consumer *c, const sid *id);
 
 size_t stream_heap_size(const stream *s);
+/* The commands that rebuild the value at key (Redis's rewriteStreamObject:
+ * XADD per entry, XSETID, XGROUP CREATE, XCLAIM ... JUSTID FORCE per
+ * pending entry, XGROUP CREATECONSUMER for idle consumers). emit returns
+ * 0, or -1 to stop (returned). */
+typedef int stream_emit_fn(void *ud, int argc, const rk_slice *argv);
+int stream_emit_commands(const rk_obj *o, rk_slice key, stream_emit_fn *emit, void *ud);
 /* Asserts the invariants above; returns 0, or -1 (with why) when a loaded
  * value breaks them. */
 int stream_validate(const stream *s, const char **why);

@@ -688,8 +688,9 @@ static size_t serve_group(rk_ctx *c, stream *s, sid start, size_t count, s_group
             else if (s->entries_added)
                 g->entries_read = distance_from_first_ever(s, &e->id);
             g->last_id = e->id;
-            if (noack)
-                propagate_last_id = 1;
+            /* Redis 7.0 sends this only with NOACK; sending it always also
+             * carries entries_read, so replicas and the AOF keep the lag. */
+            propagate_last_id = 1;
         }
         reply_entry(c, e);
         emitted++;
@@ -877,8 +878,10 @@ static void xread_generic(rk_ctx *c, int group_mode)
         if (has_group) {
             if (gt->ms != UINT64_MAX || gt->seq != UINT64_MAX)
                 sync = history = 1;
-            else if (s->n && sid_cmp(&stream_at(s, s->n - 1)->id, &groups[k]->last_id) > 0)
+            else if (s->n && sid_cmp(&stream_at(s, s->n - 1)->id, &groups[k]->last_id) > 0) {
                 sync = 1;
+                *gt = groups[k]->last_id; /* new entries: after the group's last delivered ID */
+            }
         } else if (s->n && sid_cmp(&stream_at(s, s->n - 1)->id, gt) > 0) {
             sync = 1;
         }
@@ -1390,7 +1393,7 @@ static void cmd_xclaim(rk_ctx *c)
                     goto oom;
                 ctx_dirty(c, 1);
             }
-            if (!(nk = stream_nack_add(g, &id, con, now, 0)))
+            if (!(nk = stream_nack_add(g, &id, con, now, 1))) /* Redis: a new NACK counts 1 */
                 goto oom;
         } else if (nk && nk->consumer && minidle && now - nk->delivery_time < minidle) {
             continue;

@@ -8,6 +8,7 @@
  * Invariant: a command is emitted whole or the export fails; the buffer is
  * drained only between commands' items at AOF_EXPORT_FLUSH_AT, so memory
  * stays bounded whatever the size of one collection. */
+#include "core/stream.h"
 #include "storage/aof_export.h"
 
 #include <assert.h>
@@ -219,6 +220,17 @@ static int export_hash(aof_exporter *x, const char *key, size_t klen, const rk_o
     return rc;
 }
 
+static int export_stream_cb(void *ud, int argc, const rk_slice *argv)
+{
+    rk_buf *out = ud;
+    if (rk_buf_printf(out, "*%d\r\n", argc) != 0)
+        return -1;
+    for (int i = 0; i < argc; i++)
+        if (aof_put_bulk(out, argv[i].ptr, argv[i].len) != 0)
+            return -1;
+    return 0;
+}
+
 int aof_export_key(aof_exporter *x, int db, const char *key, size_t klen, const rk_obj *val, long long expire_ms)
 {
     int rc;
@@ -230,6 +242,7 @@ int aof_export_key(aof_exporter *x, int db, const char *key, size_t klen, const 
     case OBJ_SET: rc = export_set(x, key, klen, val); break;
     case OBJ_ZSET: rc = export_zset(x, key, klen, val); break;
     case OBJ_HASH: rc = export_hash(x, key, klen, val); break;
+    case OBJ_STREAM: rc = stream_emit_commands(val, (rk_slice){key, klen}, export_stream_cb, x->out); break;
     default: return -2;
     }
     if (rc != 0)

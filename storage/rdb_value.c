@@ -30,6 +30,7 @@
 #include "core/t_set.h"
 #include "core/t_zset.h"
 #include "core/zskiplist.h"
+#include "storage/rdb_stream.h"
 #include "storage/rdb_value.h"
 
 #define RDB_ENC_INT8 0
@@ -293,6 +294,8 @@ int rdb_value_write(rk_buf *out, const rk_obj *o, int compress)
         return write_set(out, o, compress);
     case OBJ_ZSET:
         return write_zset(out, o, compress);
+    case OBJ_STREAM:
+        return rdb_stream_write(out, o, compress);
     default:
         assert(0 && "unknown object type");
         return -1;
@@ -1114,6 +1117,14 @@ rk_obj *rdb_value_read_body(int type, const unsigned char *p, size_t len, size_t
     case RDB_TYPE_HASH_LISTPACK:
         o = load_hash(&r, type);
         break;
+    case RDB_TYPE_STREAM_LISTPACKS:
+    case RDB_TYPE_STREAM_LISTPACKS_2:
+    case RDB_TYPE_STREAM_LISTPACKS_3: {
+        size_t used = 0;
+        o = rdb_stream_read(type, p, len, &used, err, errlen);
+        r.pos = used;
+        break;
+    }
     default:
         fail(&r, "unsupported value type %d", type);
         return NULL;
@@ -1250,6 +1261,18 @@ int rdb_value_skip_body(int type, const unsigned char *p, size_t len, size_t *co
     case RDB_TYPE_LIST_QUICKLIST_2:
         rc = skip_elements(&r, 1, 0, 0, 1);
         break;
+    case RDB_TYPE_STREAM_LISTPACKS:
+    case RDB_TYPE_STREAM_LISTPACKS_2:
+    case RDB_TYPE_STREAM_LISTPACKS_3: {
+        /* Parsed whole (checks the layout too), then dropped. */
+        size_t used = 0;
+        rk_obj *o = rdb_stream_read(type, p, len, &used, err, errlen);
+        r.pos = used;
+        rc = o ? 0 : -1;
+        if (o)
+            obj_free(o);
+        break;
+    }
     default:
         rc = fail(&r, "unsupported value type %d", type);
         break;
