@@ -102,6 +102,12 @@ int function_delete(struct rk_shard *s, const char *name, size_t len);
 /* FUNCTION FLUSH (and a dataset-replacing load): every library goes. */
 void function_flush(struct rk_shard *s);
 
+/* A FUNCTION LOAD/DELETE/FLUSH/RESTORE command applied to this shard's
+ * registry alone, with no reply, timeout or journal: the AOF replay, where
+ * every shard is handed the command (core/t_function.c). argv[0] is
+ * "FUNCTION". 0, or -1 with Redis's message (other subcommands: -1). */
+int function_apply_local(struct rk_shard *s, int argc, const rk_slice *argv, char *err, size_t errlen);
+
 /* ---- serialising ---- */
 
 /* Each library's code, length-prefixed (8 bytes little-endian, then the

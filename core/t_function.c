@@ -342,6 +342,37 @@ static void function_dump_proc(rk_ctx *c)
     rk_buf_free(&payload);
 }
 
+/* A FUNCTION DUMP payload's libraries into `codes` (length-prefixed, as
+ * function_codes_blob), after checking its RDB version and CRC-64 as
+ * Redis's verifyDumpPayload. 0, or -1 with Redis's message. */
+static int decode_payload(const unsigned char *p, size_t len, rk_buf *codes, int *n, char *err, size_t errlen)
+{
+    *n = 0;
+    if (len < 10 || (unsigned)(p[len - 10] | p[len - 9] << 8) > RDB_VERSION) {
+        snprintf(err, errlen, "DUMP payload version or checksum are wrong");
+        return -1;
+    }
+    uint64_t crc = rk_crc64(0, p, len - 8), stored = 0;
+    for (int b = 7; b >= 0; b--)
+        stored = stored << 8 | p[len - 8 + (size_t)b];
+    if (crc != stored) {
+        snprintf(err, errlen, "DUMP payload version or checksum are wrong");
+        return -1;
+    }
+    size_t pos = 0;
+    while (len - pos > 10) {
+        int type = p[pos++];
+        if (type != RDB_OPCODE_FUNCTION && type != RDB_OPCODE_FUNCTION2) {
+            snprintf(err, errlen, "given type is not a function");
+            return -1;
+        }
+        if (read_library(p, len - 10, &pos, type, codes, err, errlen) != 0)
+            return -1;
+        (*n)++;
+    }
+    return 0;
+}
+
 /* FUNCTION RESTORE <payload> [FLUSH|APPEND|REPLACE] */
 static void function_restore_coord(rk_client *c, const rk_command *cmd, int argc, rk_slice *argv)
 {
@@ -362,34 +393,12 @@ static void function_restore_coord(rk_client *c, const rk_command *cmd, int argc
             return;
         }
     }
-    const unsigned char *p = (const unsigned char *)argv[2].ptr;
-    size_t len = argv[2].len;
-    if (len < 10 || (unsigned)(p[len - 10] | p[len - 9] << 8) > RDB_VERSION) {
-        coord_error(c, "ERR DUMP payload version or checksum are wrong");
-        return;
-    }
-    uint64_t crc = rk_crc64(0, p, len - 8), stored = 0;
-    for (int b = 7; b >= 0; b--)
-        stored = stored << 8 | p[len - 8 + (size_t)b];
-    if (crc != stored) {
-        coord_error(c, "ERR DUMP payload version or checksum are wrong");
-        return;
-    }
     rk_buf codes;
     rk_buf_init(&codes);
     char err[ERR_MAX];
-    size_t pos = 0;
     int n = 0;
-    while (len - pos > 10) {
-        int type = p[pos++];
-        if (type != RDB_OPCODE_FUNCTION && type != RDB_OPCODE_FUNCTION2) {
-            snprintf(err, sizeof err, "given type is not a function");
-            goto fail;
-        }
-        if (read_library(p, len - 10, &pos, type, &codes, err, sizeof err) != 0)
-            goto fail;
-        n++;
-    }
+    if (decode_payload((const unsigned char *)argv[2].ptr, argv[2].len, &codes, &n, err, sizeof err) != 0)
+        goto fail;
     fn_op *op = calloc(1, sizeof *op);
     if (!op) {
         snprintf(err, sizeof err, "out of memory");
@@ -398,22 +407,20 @@ static void function_restore_coord(rk_client *c, const rk_command *cmd, int argc
     op->kind = OP_RESTORE;
     op->policy = policy;
     op->ncodes = n;
-    op->blob = malloc(codes.len ? codes.len : 1);
     op->codes = calloc((size_t)(n ? n : 1), sizeof *op->codes);
     op->lens = calloc((size_t)(n ? n : 1), sizeof *op->lens);
-    if (!op->blob || !op->codes || !op->lens) {
+    if (!op->codes || !op->lens) {
         op_free(op);
         snprintf(err, sizeof err, "out of memory");
         goto fail;
     }
-    memcpy(op->blob, codes.data, codes.len);
+    op->blob = codes.data; /* the op owns the decoded codes now (malloc'd by rk_buf) */
     size_t bp = 0;
     for (int i = 0; i < n; i++) {
         int rc = function_blob_next(op->blob, codes.len, &bp, &op->codes[i], &op->lens[i]);
         assert(rc == 1);
         (void)rc;
     }
-    rk_buf_free(&codes);
     start_change(c, cmd, argc, argv, op);
     return;
 fail:
@@ -599,3 +606,81 @@ const rk_command rk_function_commands[] = {
      .complexity = "Depends on subcommand.", .subcommands = k_function_subs},
     {0},
 };
+
+/* ---- replay (the AOF) ---- */
+
+int function_apply_local(rk_shard *s, int argc, const rk_slice *argv, char *err, size_t errlen)
+{
+    err[0] = '\0';
+    if (argc < 2) {
+        snprintf(err, errlen, "wrong number of arguments");
+        return -1;
+    }
+    rk_slice sub = argv[1];
+    if (arg_is(sub, "flush")) {
+        function_flush(s);
+        return 0;
+    }
+    if (arg_is(sub, "delete") && argc == 3) {
+        if (function_delete(s, argv[2].ptr, argv[2].len) != 0) {
+            snprintf(err, errlen, "Library not found");
+            return -1;
+        }
+        return 0;
+    }
+    if (arg_is(sub, "load") && argc >= 3) {
+        int replace = 0;
+        for (int i = 2; i < argc - 1; i++) {
+            if (!arg_is(argv[i], "replace")) {
+                snprintf(err, errlen, "Unknown option given: %.*s", (int)(argv[i].len > 64 ? 64 : argv[i].len),
+                         argv[i].ptr);
+                return -1;
+            }
+            replace = 1;
+        }
+        const char *name;
+        if (function_prepare_load(s, argv[argc - 1].ptr, argv[argc - 1].len, replace, 0, &name, err, errlen) != 0)
+            return -1;
+        function_commit(s);
+        return 0;
+    }
+    if (arg_is(sub, "restore") && (argc == 3 || argc == 4)) {
+        int policy = FN_RESTORE_APPEND;
+        if (argc == 4)
+            policy = arg_is(argv[3], "replace") ? FN_RESTORE_REPLACE
+                     : arg_is(argv[3], "flush") ? FN_RESTORE_FLUSH
+                     : arg_is(argv[3], "append") ? FN_RESTORE_APPEND
+                                                  : -1;
+        if (policy < 0) {
+            snprintf(err, errlen, "Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.");
+            return -1;
+        }
+        rk_buf codes;
+        rk_buf_init(&codes);
+        int n = 0, rc = decode_payload((const unsigned char *)argv[2].ptr, argv[2].len, &codes, &n, err, errlen);
+        const char **cv = NULL;
+        size_t *lv = NULL;
+        if (rc == 0) {
+            cv = calloc((size_t)(n ? n : 1), sizeof *cv);
+            lv = calloc((size_t)(n ? n : 1), sizeof *lv);
+            if (!cv || !lv) {
+                snprintf(err, errlen, "out of memory");
+                rc = -1;
+            }
+        }
+        size_t bp = 0;
+        for (int i = 0; rc == 0 && i < n; i++)
+            if (function_blob_next(codes.data, codes.len, &bp, &cv[i], &lv[i]) != 1)
+                rc = -1;
+        if (rc == 0)
+            rc = function_prepare_restore(s, n, cv, lv, policy, err, errlen);
+        if (rc == 0)
+            function_commit(s);
+        free(cv);
+        free(lv);
+        rk_buf_free(&codes);
+        return rc;
+    }
+    snprintf(err, errlen, "FUNCTION %.*s cannot be replayed", (int)(sub.len > 32 ? 32 : sub.len), sub.ptr);
+    return -1;
+}
