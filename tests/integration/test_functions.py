@@ -257,16 +257,22 @@ def test_replica_gets_libraries(repl_node):
     master = repl_node("ringkv", **{"repl-diskless-sync-delay": "0"})
     mc = master.client()
     mc.function_load(LIB_A)
-    replica = repl_node("ringkv", shards="3", replicaof="127.0.0.1 %d" % master.port)
-    rc = replica.client()
+    # A ringkv replica (another shard count) and a redis-server replica.
+    replicas = [repl_node("ringkv", shards="3", replicaof="127.0.0.1 %d" % master.port),
+                repl_node("redis", replicaof="127.0.0.1 %d" % master.port)]
+    rcs = [n.client() for n in replicas]
     try:
-        wait_until(lambda: listing_or_none(rc) == listing(mc), 30, "full sync carries the libraries")
+        for rc in rcs:
+            wait_until(lambda: listing_or_none(rc) == listing(mc), 30, "full sync carries the libraries")
         mc.function_load(LIB_B)
         mc.function_delete("liba")
-        wait_until(lambda: listing_or_none(rc, "WITHCODE") == listing(mc, "WITHCODE"), 30, "live changes")
+        for rc in rcs:
+            wait_until(lambda: listing_or_none(rc, "WITHCODE") == listing(mc, "WITHCODE"), 30, "live changes")
         mc.function_restore(mc.function_dump(), "FLUSH")
         mc.function_flush()
-        wait_until(lambda: rc.function_list() == [], 30, "flush")
+        for rc in rcs:
+            wait_until(lambda: rc.function_list() == [], 30, "flush")
     finally:
-        rc.close()
+        for rc in rcs:
+            rc.close()
         mc.close()
