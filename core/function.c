@@ -159,38 +159,50 @@ static fn_func *set_find_func(const fn_set *st, const char *name)
     return NULL;
 }
 
+/* Drops lib's entries from the index. A library may hold two names equal
+ * but for case (Redis accepts that; the first one loaded owns the index
+ * entry, as Redis's dictAdd keeps it): only entries pointing into lib go. */
+static void unindex(fn_reg *g, fn_lib *lib)
+{
+    for (int j = 0; j < lib->nfuncs; j++) {
+        dict_entry *e = dict_find(g->by_name, lib->funcs[j].name);
+        if (e && ((fn_func *)e->v.val)->lib == lib) {
+            int rc = dict_delete(g->by_name, lib->funcs[j].name);
+            assert(rc == 0);
+            (void)rc;
+        }
+    }
+}
+
 /* Unlinks cur.libs[i] from the registry and frees it. */
 static void cur_remove(fn_reg *g, int i)
 {
     fn_lib *lib = g->cur.libs[i];
-    for (int j = 0; j < lib->nfuncs; j++) {
-        int rc = dict_delete(g->by_name, lib->funcs[j].name);
-        assert(rc == 0 || rc == 1);
-        (void)rc;
-    }
+    unindex(g, lib);
     memmove(&g->cur.libs[i], &g->cur.libs[i + 1], sizeof(fn_lib *) * (size_t)(g->cur.n - i - 1));
     g->cur.n--;
     lib_free(g->L, lib);
 }
 
-/* Links lib into the registry. Its functions collide with none there (the
- * prepare step checked). Returns -1 only on OOM, leaving lib unlinked. */
+/* Links lib into the registry. Its functions clash with no other library's
+ * (the prepare step checked). Returns -1 only on OOM, leaving lib unlinked. */
 static int cur_add(fn_reg *g, fn_lib *lib)
 {
     for (int j = 0; j < lib->nfuncs; j++) {
         dict_entry *existing = NULL;
         dict_entry *e = dict_add_raw(g->by_name, lib->funcs[j].name, &existing);
-        assert(!existing && "a staged function collides with a linked one");
+        if (existing) {
+            assert(((fn_func *)existing->v.val)->lib == lib && "a staged function clashes with a linked one");
+            continue;
+        }
         if (!e) {
-            for (int k = 0; k < j; k++)
-                dict_delete(g->by_name, lib->funcs[k].name);
+            unindex(g, lib);
             return -1;
         }
         e->v.val = &lib->funcs[j];
     }
     if (set_push(&g->cur, lib) != 0) {
-        for (int j = 0; j < lib->nfuncs; j++)
-            dict_delete(g->by_name, lib->funcs[j].name);
+        unindex(g, lib);
         return -1;
     }
     return 0;
