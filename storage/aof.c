@@ -49,6 +49,7 @@
 
 #include "core/alloc.h"
 #include "core/client.h"
+#include "core/function.h"
 #include "core/log.h"
 #include "core/multikey.h"
 #include "core/txn.h"
@@ -662,9 +663,26 @@ static void rewrite_step(rk_txn *t)
      * files count only once their bases exist. */
     if (rw->kind == RW_BG && manifest_at_cut(co, rw) != 0)
         rk_log(LL_WARNING, "The AOF manifest could not name the new INCR files yet: retrying");
-    for (int k = 0; k < g_nshards; k++)
-        if (rw->sink[k])
-            rdb_sink_send_start(rw->sink[k], &aux);
+    for (int k = 0; k < g_nshards; k++) {
+        if (!rw->sink[k])
+            continue;
+        /* Shard 0's base carries the function libraries (every shard
+         * holds the same, as of this cut: all are paused). */
+        aux.functions = NULL;
+        aux.functions_len = 0;
+        if (k == 0) {
+            rk_buf fns;
+            rk_buf_init(&fns);
+            if (function_codes_blob(t->coord, &fns) != 0) {
+                rk_buf_free(&fns);
+                aux.functions_len = RDB_AUX_FUNCTIONS_OOM;
+            } else {
+                aux.functions = fns.data;
+                aux.functions_len = fns.len;
+            }
+        }
+        rdb_sink_send_start(rw->sink[k], &aux);
+    }
     rk_log(LL_NOTICE, "Background append only file rewriting started");
     txn_finish(t);
 }

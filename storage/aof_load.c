@@ -57,6 +57,7 @@
 #include "core/alloc.h"
 #include "core/command.h"
 #include "core/db.h"
+#include "core/function.h"
 #include "core/log.h"
 #include "core/msg.h"
 #include "core/multikey.h"
@@ -149,7 +150,7 @@ int aof_txn_cut(const aof_txn_log *log, int nshards, uint64_t *cut)
  * Messages
  * ====================================================================== */
 
-enum { RC_EXEC = 0, RC_FLUSHALL, RC_FLUSHDB, RC_SWAPDB, RC_FLUSH_PART };
+enum { RC_EXEC = 0, RC_FLUSHALL, RC_FLUSHDB, RC_SWAPDB, RC_FLUSH_PART, RC_FUNCTION };
 
 /* One command of a batch; its arguments are argv[first .. first+argc). */
 typedef struct replay_cmd {
@@ -222,6 +223,15 @@ static int exec_local(rk_shard *s, aof_msg *b, const replay_cmd *rc, rk_buf *rep
             return -1;
         }
         return 0;
+    case RC_FUNCTION: {
+        /* Every shard applies the library change to its own registry; an
+         * error is counted and skipped, as for any replayed command. */
+        char err[256];
+        if (function_apply_local(s, (int)rc->argc, argv, err, sizeof err) != 0)
+            b->errors++;
+        b->executed++;
+        return 0;
+    }
     default:
         break;
     }
@@ -1195,6 +1205,23 @@ static void replay_command(aload *L, stream *st, const lfile *f, const aof_cmd *
             run_everywhere(L, &rc);
         } else {
             run_everywhere(L, &rc);
+        }
+        return;
+    }
+    if (slice_ieq(n0, l0, "function")) {
+        /* A library change (only shard 0's log holds them): every shard
+         * applies it, in the stream's order. */
+        for (int i = 0; i < L->nshards && !L->failed; i++) {
+            aof_msg *b = take_batch(L, i);
+            if (L->failed)
+                return;
+            replay_cmd *rc = batch_add(b, cmd, st->dbid, c->argc, c->argv, c->argvlen);
+            if (!rc) {
+                afail(L, "out of memory replaying the AOF");
+                return;
+            }
+            rc->kind = RC_FUNCTION;
+            send_batch(L, i);
         }
         return;
     }

@@ -33,6 +33,7 @@
 
 #include "core/alloc.h"
 #include "core/client.h"
+#include "core/function.h"
 #include "core/log.h"
 #include "core/journal.h"
 #include "core/multikey.h"
@@ -267,6 +268,19 @@ static void cut_step(rk_txn *t)
     rk_shard *s = t->coord;
     const char *reply = NULL;
     save_waiter *w = NULL;
+    /* Every shard is still paused at the cut: the coordinator's libraries
+     * are everyone's, as of the cut. Without memory for them the sink fails
+     * the save (RDB_AUX_FUNCTIONS_OOM) rather than write a file without them. */
+    rk_buf fns;
+    rk_buf_init(&fns);
+    if (function_codes_blob(s, &fns) != 0) {
+        rk_buf_free(&fns);
+        aux.functions = NULL;
+        aux.functions_len = RDB_AUX_FUNCTIONS_OOM;
+    } else {
+        aux.functions = fns.data;
+        aux.functions_len = fns.len;
+    }
     if (op->kind == OP_REPL) {
         repl_cut_step(t, &aux);
         return;

@@ -20,6 +20,7 @@
 #include "core/alloc.h"
 #include "storage/crc64.h"
 #include "storage/rdb_file.h"
+#include "core/function.h"
 
 #define RDB_REDIS_VER "7.0.15"
 #define RDB_FLUSH_AT (64 * 1024)
@@ -121,6 +122,16 @@ int rdb_writer_aux(rdb_writer *w, const char *name, const void *val, size_t vlen
         rc = rdb_write_string(&w->stage, name, strlen(name), w->compress);
     if (rc == 0)
         rc = rdb_write_string(&w->stage, val, vlen, w->compress);
+    return staged(w, rc);
+}
+
+int rdb_writer_function(rdb_writer *w, const void *code, size_t len)
+{
+    if (w->failed)
+        return -1;
+    int rc = put_byte(w, RDB_OPCODE_FUNCTION2);
+    if (rc == 0)
+        rc = rdb_write_string(&w->stage, code, len, w->compress);
     return staged(w, rc);
 }
 
@@ -325,6 +336,7 @@ void rdb_walker_release(rdb_walker *w)
         rk_free(w->scratch[i]);
         w->scratch[i] = NULL;
     }
+    rk_buf_free(&w->fn);
 }
 
 /* Type byte at `at` (already consumed), then key, then value. */
@@ -440,8 +452,24 @@ int rdb_walker_next(rdb_walker *w, rdb_item *it)
         case RDB_OPCODE_MODULE_AUX:
             return wfail(w, at, "module auxiliary data is not supported");
         case RDB_OPCODE_FUNCTION2:
-        case RDB_OPCODE_FUNCTION:
-            return wfail(w, at, "functions are not supported");
+        case RDB_OPCODE_FUNCTION: {
+            /* Decoded here (to measure and check it); the loader's shards
+             * decode their own copies from the file. */
+            char why[256];
+            size_t pos = w->pos, blen = 0;
+            const char *code;
+            rk_buf_clear(&w->fn);
+            if (function_payload_read(w->p, w->len, op, &pos, &w->fn, why, sizeof why) != 0 ||
+                function_blob_next(w->fn.data, w->fn.len, &blen, &code, &it->func_len) != 1)
+                return wfail(w, at, "Failed loading library, %s", why);
+            it->kind = RDB_ITEM_FUNCTION;
+            it->type = op;
+            it->func_code = code;
+            it->val_off = w->pos;
+            it->val_len = pos - w->pos;
+            w->pos = pos;
+            return 1;
+        }
         default:
             if (walk_key(w, it, at, op) < 0)
                 return -1;
@@ -531,6 +559,10 @@ static int load_items(loader *l)
         case RDB_ITEM_KEY:
             if (load_key(l, &it) != 0)
                 return -1;
+            break;
+        case RDB_ITEM_FUNCTION:
+            if (h->function)
+                h->function(l->ud, it.offset, it.func_code, it.func_len);
             break;
         case RDB_ITEM_EOF:
             return load_checksum(l, &it);

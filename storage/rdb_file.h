@@ -45,7 +45,16 @@ typedef struct rdb_aux_info {
     int aof_base;          /* 1 when the file is an AOF preamble */
     int omit_repl;         /* 1: no repl-stream-db, repl-id, repl-offset (Redis 7.0 writes
                               them only with replication info, rdbPopulateSaveInfo) */
+    /* The function libraries at the cut (function_codes_blob), written
+     * after the AUX fields as Redis writes them before the databases: a
+     * FUNCTION2 record each (RDB), or FUNCTION LOAD commands (a RESP AOF
+     * base). malloc'd; the sink that receives the start frees it. NULL: none
+     * (with functions_len RDB_AUX_FUNCTIONS_OOM: they could not be
+     * gathered, and the sink fails rather than write a file without them). */
+    char *functions;
+    size_t functions_len;
 } rdb_aux_info;
+#define RDB_AUX_FUNCTIONS_OOM ((size_t)-1)
 
 /* Bytes are staged in `stage` and handed on (to `out` or `fd`) in chunks;
  * the CRC covers every byte handed on. Any failure is sticky in `failed`. */
@@ -81,6 +90,8 @@ int rdb_writer_key(rdb_writer *w, const void *key, size_t klen, const rk_obj *va
  * absent. 0, or -1 on allocation failure (out may hold a partial record). */
 int rdb_put_key(rk_buf *out, rk_buf *scratch, const void *key, size_t klen, const rk_obj *val, long long expire_ms,
                 long long idle_s, int freq, int compress);
+/* One function library: the FUNCTION2 opcode and its code as a string. */
+int rdb_writer_function(rdb_writer *w, const void *code, size_t len);
 /* EOF, checksum, and the last flush. */
 int rdb_writer_finish(rdb_writer *w);
 /* Hands the staged bytes on (done automatically every 64 KiB). */
@@ -103,13 +114,16 @@ typedef struct rdb_load_hooks {
     void (*resize_db)(void *ud, size_t offset, uint64_t db_size, uint64_t expires_size);
     /* status: 1 verified, 0 the file stores no checksum (zero or version < 5). */
     void (*checksum)(void *ud, size_t offset, int status);
+    /* A function library (its code, decoded; borrowed for the call). */
+    void (*function)(void *ud, size_t offset, const char *code, size_t len);
     const rdb_limits *limits; /* NULL: Redis's defaults */
 } rdb_load_hooks;
 
 /* ---- walking the structure without decoding values ---------------------- */
 
 /* What the walker hands out, one file item at a time. */
-enum rdb_item_kind { RDB_ITEM_AUX = 1, RDB_ITEM_SELECTDB, RDB_ITEM_RESIZEDB, RDB_ITEM_KEY, RDB_ITEM_EOF };
+enum rdb_item_kind { RDB_ITEM_AUX = 1, RDB_ITEM_SELECTDB, RDB_ITEM_RESIZEDB, RDB_ITEM_KEY, RDB_ITEM_EOF,
+                     RDB_ITEM_FUNCTION };
 
 typedef struct rdb_item {
     int kind;
@@ -129,6 +143,11 @@ typedef struct rdb_item {
     int key_in_file;          /* the key is stored plainly, not integer or LZF encoded */
     size_t key_off;           /* the key's encoded string; the type byte is at key_off - 1 */
     size_t val_off, val_len;  /* the value body after the key (its size measured, not decoded) */
+    /* FUNCTION: `type` is its opcode (FUNCTION2, or 7.0-rc's FUNCTION),
+     * val_off/val_len the record after the opcode; the code, decoded (and
+     * for FUNCTION turned into the shebang form), borrowed until the next call. */
+    const char *func_code;
+    size_t func_len;
     /* EOF: the CRC covers [0, offset + 1). */
     int checksum_stored;      /* 1: a non-zero CRC follows; 0: none (version < 5, or zeros) */
     uint64_t checksum;
@@ -145,6 +164,7 @@ typedef struct rdb_walker {
     int dbid;
     int done;                 /* EOF handed out */
     unsigned char *scratch[2];/* rk_malloc'd copies behind the last item */
+    rk_buf fn;                /* the last FUNCTION item's code */
     char *err;
     size_t errlen;
     size_t bad;

@@ -45,6 +45,7 @@
 
 #include "core/alloc.h"
 #include "core/db.h"
+#include "core/function.h"
 #include "core/log.h"
 #include "core/msg.h"
 #include "core/shard.h"
@@ -153,6 +154,26 @@ static int key_present(rk_db *db, rk_slice key)
     return found;
 }
 
+/* A function library: every shard compiles its own copy, decoded from the
+ * file (no load timeout, as Redis loading an RDB). */
+static int load_function(rk_shard *s, const load_job *job, const load_rec *r, load_msg *b)
+{
+    char why[LOAD_ERR_MAX - 32];
+    rk_buf code;
+    rk_buf_init(&code);
+    size_t pos = r->val_off, blen = 0, clen = 0;
+    const char *c = NULL, *name;
+    int rc = function_payload_read(job->base, job->len, r->type, &pos, &code, why, sizeof why);
+    if (rc == 0 && function_blob_next(code.data, code.len, &blen, &c, &clen) != 1)
+        rc = -1;
+    if (rc == 0)
+        rc = function_prepare_load(s, c, clen, 0, 0, &name, why, sizeof why);
+    if (rc == 0)
+        function_commit(s);
+    rk_buf_free(&code);
+    return rc == 0 ? 0 : batch_fail(b, r->rec_off, "Failed loading library, %s", why);
+}
+
 /* Decodes and inserts one record. 0, or -1 with the batch's error set. */
 static int load_record(rk_shard *s, const load_job *job, const rdb_limits *lim, const load_rec *r, load_msg *b)
 {
@@ -167,6 +188,8 @@ static int load_record(rk_shard *s, const load_job *job, const rdb_limits *lim, 
         }
         return 0;
     }
+    if (r->type == RDB_OPCODE_FUNCTION2 || r->type == RDB_OPCODE_FUNCTION)
+        return load_function(s, job, r, b);
     if (r->dbid >= (uint32_t)s->cfg.databases)
         return batch_fail(b, r->rec_off, "key in database %u, but databases is %d", r->dbid, s->cfg.databases);
     if (r->expire_ms >= 0 && !job->keep_expired && r->expire_ms < job->now_ms) {
@@ -226,8 +249,10 @@ void rdb_load_handle_msg(rk_shard *s, rk_msg *m)
     assert(lm->shard == s->id);
     switch (m->type) {
     case MSG_LOAD_BEGIN:
-        if (!lm->job->keep_data)
-            shard_empty_dbs(s); /* the file replaces the dataset */
+        if (!lm->job->keep_data) {
+            shard_empty_dbs(s); /* the file replaces the dataset, functions included */
+            function_flush(s);
+        }
         s->loading.active = 1;
         shard_progress(s, lm);
         lm->verify_crc = s->cfg.rdbchecksum;
@@ -236,8 +261,10 @@ void rdb_load_handle_msg(rk_shard *s, rk_msg *m)
         shard_run_batch(s, lm);
         break;
     case MSG_LOAD_END:
-        if (lm->empty)
+        if (lm->empty) {
             shard_empty_dbs(s);
+            function_flush(s);
+        }
         s->loading.active = lm->job->stay_loading;
         s->loading.loaded_bytes = lm->loaded_bytes;
         s->loading.eta_seconds = 0;
@@ -446,6 +473,29 @@ static void dispatch_resize(loader *L, const rdb_item *it)
     }
 }
 
+/* A function library: every shard loads it, in file order with the keys. */
+static void dispatch_function(loader *L, const rdb_item *it)
+{
+    for (int shard = 0; shard < L->nshards && !L->failed; shard++) {
+        load_msg *b = L->cur[shard];
+        if (!b) {
+            b = L->cur[shard] = take_batch(L, shard);
+            if (L->failed)
+                return;
+        }
+        load_rec *r = &b->recs[b->n++];
+        memset(r, 0, sizeof *r);
+        r->type = (uint8_t)it->type;
+        r->expire_ms = -1;
+        r->rec_off = it->offset;
+        r->val_off = it->val_off;
+        r->val_len = it->val_len;
+        b->bytes += it->val_len;
+        if (b->n == LOAD_BATCH_RECS || b->bytes >= LOAD_BATCH_BYTES)
+            send_batch(L, shard);
+    }
+}
+
 /* The AUX fields Redis logs when it loads a file. */
 static void note_aux(loader *L, const rdb_item *it)
 {
@@ -496,6 +546,8 @@ static void walk_and_dispatch(loader *L)
             note_aux(L, &it);
         else if (it.kind == RDB_ITEM_RESIZEDB && it.dbid >= 0)
             dispatch_resize(L, &it);
+        else if (it.kind == RDB_ITEM_FUNCTION)
+            dispatch_function(L, &it);
         else if (it.kind == RDB_ITEM_EOF)
             check_eof(L, &it);
     }

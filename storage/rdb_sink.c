@@ -39,6 +39,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/function.h"
 #include "core/log.h"
 #include "core/shard.h"
 #include "storage/crc64.h"
@@ -236,8 +237,35 @@ static int sink_rename(rdb_sink *k)
     return ring_wait(k);
 }
 
+/* The function libraries the start carries (shard 0's sink only), as
+ * FUNCTION LOAD commands (Redis's rewriteFunctions) or FUNCTION2 records. */
+static int put_functions(rdb_sink *k, rk_buf *out, rdb_writer *w)
+{
+    const rdb_aux_info *aux = &k->start.aux;
+    size_t pos = 0, clen;
+    const char *code;
+    int r;
+    if (!aux->functions && aux->functions_len == RDB_AUX_FUNCTIONS_OOM)
+        return -1;
+    while (aux->functions && (r = function_blob_next(aux->functions, aux->functions_len, &pos, &code, &clen)) > 0) {
+        if (k->format == SINK_FMT_COMMANDS) {
+            char len[32];
+            int n = snprintf(len, sizeof len, "$%zu\r\n", clen);
+            if (rk_buf_append_str(out, "*3\r\n$8\r\nFUNCTION\r\n$4\r\nLOAD\r\n") != 0 ||
+                rk_buf_append(out, len, (size_t)n) != 0 || rk_buf_append(out, code, clen) != 0 ||
+                rk_buf_append(out, "\r\n", 2) != 0)
+                return -1;
+        } else if (rdb_writer_function(w, code, clen) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static void write_header(rdb_sink *k)
 {
+    rk_buf hdr;
+    rk_buf_init(&hdr);
     if (k->format == SINK_FMT_COMMANDS) {
         /* A base of commands is just its commands, after the optional
          * timestamp annotation (Redis's genAofTimestampAnnotationIfNeeded). */
@@ -246,18 +274,23 @@ static void write_header(rdb_sink *k)
             int n = snprintf(ts, sizeof ts, "#TS:%lld\r\n", k->start.aux.ctime);
             sink_write(k, ts, (size_t)n);
         }
-        return;
+        if (put_functions(k, &hdr, NULL) != 0)
+            sink_fail(k, ENOMEM, "building the header of %s", k->tmp_name);
+        else if (hdr.len)
+            sink_write(k, hdr.data, hdr.len);
+    } else {
+        rdb_writer w;
+        rdb_writer_init_buf(&w, &hdr, 0, 0);
+        if (rdb_writer_header(&w, &k->start.aux) != 0 || put_functions(k, &hdr, &w) != 0 ||
+            rdb_writer_flush(&w) != 0)
+            sink_fail(k, ENOMEM, "building the header of %s", k->tmp_name);
+        else
+            sink_write(k, hdr.data, hdr.len);
+        rdb_writer_release(&w);
     }
-    rk_buf hdr;
-    rk_buf_init(&hdr);
-    rdb_writer w;
-    rdb_writer_init_buf(&w, &hdr, 0, 0);
-    if (rdb_writer_header(&w, &k->start.aux) != 0 || rdb_writer_flush(&w) != 0)
-        sink_fail(k, ENOMEM, "building the header of %s", k->tmp_name);
-    else
-        sink_write(k, hdr.data, hdr.len);
-    rdb_writer_release(&w);
     rk_buf_free(&hdr);
+    free(k->start.aux.functions);
+    k->start.aux.functions = NULL;
 }
 
 static void give_back(snap_chunk *c)

@@ -394,10 +394,10 @@ TEST_F(RdbLoadTest, WalkerNamesTheBadByte)
     EXPECT_EQ(walk_all(LIT("REDIS0010\xfe\x00\x63\x01k\x01v\xff"), &bad, &why), -1);
     EXPECT_EQ(bad, 14u) << why;
     EXPECT_NE(why.find("unsupported value type 99"), std::string::npos) << why;
-    // Functions and module data are refused by name at their opcode.
-    EXPECT_EQ(walk_all(LIT("REDIS0010\xf5\x00\xff"), &bad, &why), -1);
+    // A truncated function library and module data are refused at their opcode.
+    EXPECT_EQ(walk_all(LIT("REDIS0010\xf5\x05" "ab"), &bad, &why), -1);
     EXPECT_EQ(bad, 9u);
-    EXPECT_EQ(why, "functions are not supported");
+    EXPECT_EQ(why, "Failed loading library, Failed loading library payload");
     EXPECT_EQ(walk_all(LIT("REDIS0010\xf7\x00\xff"), &bad, &why), -1);
     EXPECT_NE(why.find("module"), std::string::npos);
     // A missing checksum after EOF.
