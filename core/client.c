@@ -316,7 +316,7 @@ void cmd_call(rk_ctx *ctx) {
     if (journaling) journal_unit_begin(jr);
     ctx->cmd->proc(ctx);
     if (journaling) {
-        if (s->dirty != dirty_before) propagate(ctx, jr);
+        if (s->dirty != dirty_before && !ctx->prop_suppressed) propagate(ctx, jr);
         journal_unit_end(jr);
     }
     rk_buf_free(&ctx->prop);

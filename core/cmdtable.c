@@ -285,6 +285,9 @@ static int spec_keys(const rk_command *cmd, const rk_keyspec *ks, int argc, cons
         last = first + (int)numkeys - 1;
         step = ks->kn_step > 0 ? ks->kn_step : 1;
     }
+    /* As Redis: a variadic command's spec may find no key at all (PFMERGE
+     * dest: the sources' spec starts past the end). */
+    if (cmd->arity < 0 && (first >= argc || last < first)) return n;
     if (last >= argc || last < first || first >= argc) return -1;
     for (int i = first; i <= last; i += step) {
         /* Variadic commands get no arity check at dispatch; stray

@@ -123,6 +123,7 @@ struct rk_ctx {
      * into prop (only while the shard's journal has a consumer). */
     int prop_mode;
     int prop_count;            /* commands in prop */
+    int prop_suppressed;       /* journal nothing (a script's redis.set_repl(REPL_NONE)) */
     rk_buf prop;               /* freed by cmd_call */
 };
 

@@ -1064,27 +1064,7 @@ int function_blob_next(const char *blob, size_t len, size_t *pos, const char **c
 
 /* ---- the VM ---- */
 
-/* Until the scripting engine (core/script.h) hands out its per-shard VM,
- * the registry keeps a plain one per shard with the libraries Redis gives
- * scripts, so libraries compile and load everywhere. Owned by shard i. */
-static lua_State *g_vm[RK_MAX_SHARDS];
-
-lua_State *function_vm(rk_shard *s)
-{
-    assert(s->id >= 0 && s->id < RK_MAX_SHARDS);
-    if (!g_vm[s->id]) {
-        lua_State *L = luaL_newstate();
-        if (!L)
-            return NULL;
-        luaL_openlibs(L);
-        lua_pushcfunction(L, luaopen_struct);
-        lua_call(L, 0, 0);
-        lua_pushcfunction(L, luaopen_cmsgpack);
-        lua_call(L, 0, 0);
-        g_vm[s->id] = L;
-    }
-    return g_vm[s->id];
-}
+/* function_vm(): the shard's scripting VM, in core/script.c. */
 
 /* ---- FUNCTION LIST ---- */
 

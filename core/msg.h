@@ -40,6 +40,7 @@ enum rk_msg_type {
     MSG_AOF_LAST = 143,
     MSG_REPL_FIRST = 144,   /* repl/'s messages (repl/repl.h): shards <-> the replication thread */
     MSG_REPL_LAST = 191,
+    MSG_SCRIPT_ADD = 192,   /* core/script.c: a script compiled elsewhere, to cache here */
 };
 
 typedef struct rk_req {
@@ -70,6 +71,9 @@ typedef struct rk_txn_msg {
 
 /* shard.c: sends a message to shard `to`. */
 void shard_send(int to, rk_msg *m);
+/* core/script.c: MSG_SCRIPT_ADD. */
+struct rk_shard;
+void script_handle_msg(struct rk_shard *s, void *msg);
 /* client.c: handles a returning MSG_REPLY on the home shard. */
 void client_handle_reply(rk_req *req);
 /* client.c: runs a request from another shard's client here. */

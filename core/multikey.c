@@ -490,7 +490,7 @@ static void gather_step_run(rk_txn *t) {
         return;
     }
     size_t reply_start = st->reply->len;
-    mk_fp *before = (st->cmd->flags & CMD_WRITE) ? fp_before(st, &sc) : NULL;
+    mk_fp *before = (st->cmd->flags & (CMD_WRITE | CMD_MAY_REPLICATE)) ? fp_before(st, &sc) : NULL;
     rk_ctx ctx;
     ctx_for_shard(&ctx, &sc, t, st, st->argc, st->argv, st->reply);
     cmd_call(&ctx);
@@ -500,7 +500,8 @@ static void gather_step_run(rk_txn *t) {
     st->block_argv = ctx.block_argv;
     home->dirty += sc.dirty;
     home->stats.total_error_replies += sc.stats.total_error_replies;
-    int writes = (st->cmd->flags & CMD_WRITE) && sc.dirty > 0;
+    /* Scripts (CMD_MAY_REPLICATE) write through redis.call. */
+    int writes = (st->cmd->flags & (CMD_WRITE | CMD_MAY_REPLICATE)) && sc.dirty > 0;
     if (writes && plan_writeback(t, st, &sc, before) != 0) {
         free_writeback(st);
         st->reply->len = reply_start;

@@ -188,6 +188,10 @@ static void shard_flush_wakes(rk_shard *s) {
 }
 
 static void shard_handle_msg(rk_shard *s, rk_msg *m) {
+    if (m->type == MSG_SCRIPT_ADD) {
+        script_handle_msg(s, m);
+        return;
+    }
     switch (m->type) {
     case MSG_REQ:
         if (txn_shard_paused(s)) txn_defer_msg(s, m);
