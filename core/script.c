@@ -237,6 +237,10 @@ static int push_reply(lua_State *L, const char **p, const char *end, int resp)
 
 static void reply_lua_value(lua_State *L, rk_reply *r, int depth);
 
+/* The script's redis.setresp while its result is converted: Lua booleans
+ * follow it, not the client's protocol (Redis 7.0). */
+static __thread int t_reply_resp = 2;
+
 static int table_field(lua_State *L, const char *name, int type)
 {
     lua_pushstring(L, name);
@@ -263,7 +267,7 @@ static void reply_lua_value(lua_State *L, rk_reply *r, int depth)
         break;
     }
     case LUA_TBOOLEAN:
-        if (r->resp == 2) {
+        if (t_reply_resp == 2 || r->resp == 2) {
             if (lua_toboolean(L, -1))
                 reply_int(r, 1);
             else
@@ -373,6 +377,13 @@ static void reply_lua_value(lua_State *L, rk_reply *r, int depth)
 
 /* ---- redis.* ------------------------------------------------------------------- */
 
+/* An API argument error: Redis raises it without a position prefix. */
+static int api_error(lua_State *L, const char *msg)
+{
+    lua_pushstring(L, msg);
+    return lua_error(L);
+}
+
 static int raise_table(lua_State *L, const char *msg)
 {
     lua_newtable(L);
@@ -437,7 +448,7 @@ static int script_call(lua_State *L, int raise)
     int argc = lua_gettop(L);
     char err[512];
     if (!run)
-        return luaL_error(L, "redis.call is only available while a script runs");
+        return api_error(L, "redis.call is only available while a script runs");
     if (argc == 0) {
         snprintf(err, sizeof(err), "ERR Please specify at least one argument for this redis lib call");
         goto fail;
@@ -536,7 +547,7 @@ static int l_pcall(lua_State *L) { return script_call(L, 0); }
 static int l_sha1hex(lua_State *L)
 {
     if (lua_gettop(L) != 1)
-        return luaL_error(L, "wrong number of arguments");
+        return api_error(L, "wrong number of arguments");
     size_t len;
     const char *s = lua_tolstring(L, 1, &len);
     uint8_t d[RK_SHA1_LEN];
@@ -550,7 +561,7 @@ static int l_sha1hex(lua_State *L)
 static int reply_table(lua_State *L, const char *field)
 {
     if (lua_gettop(L) != 1 || lua_type(L, 1) != LUA_TSTRING)
-        return luaL_error(L, "wrong number or type of arguments");
+        return api_error(L, "wrong number or type of arguments");
     lua_newtable(L);
     lua_pushvalue(L, 1);
     lua_setfield(L, -2, field);
@@ -560,7 +571,7 @@ static int reply_table(lua_State *L, const char *field)
 static int l_error_reply(lua_State *L)
 {
     if (lua_gettop(L) != 1 || lua_type(L, 1) != LUA_TSTRING)
-        return luaL_error(L, "wrong number or type of arguments");
+        return api_error(L, "wrong number or type of arguments");
     size_t len;
     const char *s = lua_tolstring(L, 1, &len);
     lua_newtable(L);
@@ -578,12 +589,12 @@ static int l_log(lua_State *L)
 {
     int argc = lua_gettop(L);
     if (argc < 2)
-        return luaL_error(L, "redis.log() requires two arguments or more.");
+        return api_error(L, "redis.log() requires two arguments or more.");
     if (!lua_isnumber(L, 1))
-        return luaL_error(L, "First argument must be a number (log level).");
+        return api_error(L, "First argument must be a number (log level).");
     int level = (int)lua_tonumber(L, 1);
     if (level < LL_DEBUG || level > LL_WARNING)
-        return luaL_error(L, "Invalid debug level.");
+        return api_error(L, "Invalid debug level.");
     luaL_Buffer b;
     luaL_buffinit(L, &b);
     for (int i = 2; i <= argc; i++) {
@@ -602,10 +613,10 @@ static int l_log(lua_State *L)
 static int l_setresp(lua_State *L)
 {
     if (lua_gettop(L) != 1)
-        return luaL_error(L, "redis.setresp() requires one argument.");
+        return api_error(L, "redis.setresp() requires one argument.");
     int resp = (int)lua_tonumber(L, 1);
     if (resp != 2 && resp != 3)
-        return luaL_error(L, "RESP version must be 2 or 3.");
+        return api_error(L, "RESP version must be 2 or 3.");
     if (t_run)
         t_run->resp = resp;
     return 0;
@@ -614,10 +625,10 @@ static int l_setresp(lua_State *L)
 static int l_set_repl(lua_State *L)
 {
     if (lua_gettop(L) != 1)
-        return luaL_error(L, "redis.set_repl() requires one argument.");
+        return api_error(L, "redis.set_repl() requires one argument.");
     int flags = (int)lua_tonumber(L, 1);
     if (flags < SCRIPT_REPL_NONE || flags > SCRIPT_REPL_ALL)
-        return luaL_error(L, "Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.");
+        return api_error(L, "Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.");
     if (t_run)
         t_run->repl = flags == SCRIPT_REPL_NONE ? SCRIPT_REPL_NONE : SCRIPT_REPL_ALL;
     return 0;
@@ -964,7 +975,9 @@ static void run_function(rk_ctx *c, lua_State *L, script_run *run, int nkeys, rk
     int rc = lua_pcall(L, fcall ? 2 : 0, 1, base);
     t_run = saved;
     if (rc == 0) {
+        t_reply_resp = run->resp;
         reply_lua_value(L, &c->r, 0);
+        t_reply_resp = 2;
     } else {
         const char *msg = "ERR unknown error";
         char buf[1200];
