@@ -251,6 +251,18 @@ static int table_field(lua_State *L, const char *name, int type)
     return 0;
 }
 
+/* Entries of the table at the top (any keys). */
+static int64_t table_count(lua_State *L)
+{
+    int64_t n = 0;
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        n++;
+        lua_pop(L, 1);
+    }
+    return n;
+}
+
 /* Redis's luaReplyToRedisReply for the value at the top (popped). */
 static void reply_lua_value(lua_State *L, rk_reply *r, int depth)
 {
@@ -311,13 +323,7 @@ static void reply_lua_value(lua_State *L, rk_reply *r, int depth)
             }
             lua_pop(L, 1);
         } else if (table_field(L, "map", LUA_TTABLE)) {
-            int64_t n = 0;
-            lua_pushnil(L);
-            while (lua_next(L, -2)) {
-                n++;
-                lua_pop(L, 1);
-            }
-            reply_map(r, n);
+            reply_map(r, table_count(L));
             lua_pushnil(L);
             while (lua_next(L, -2)) {
                 lua_pushvalue(L, -2);
@@ -326,13 +332,7 @@ static void reply_lua_value(lua_State *L, rk_reply *r, int depth)
             }
             lua_pop(L, 1);
         } else if (table_field(L, "set", LUA_TTABLE)) {
-            int64_t n = 0;
-            lua_pushnil(L);
-            while (lua_next(L, -2)) {
-                n++;
-                lua_pop(L, 1);
-            }
-            reply_set(r, n);
+            reply_set(r, table_count(L));
             lua_pushnil(L);
             while (lua_next(L, -2)) {
                 lua_pop(L, 1);

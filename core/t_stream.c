@@ -1162,6 +1162,21 @@ static void cmd_xgroup(rk_ctx *c)
 
 /* ---- XACK XPENDING XCLAIM XAUTOCLAIM ---------------------------------------------------- */
 
+/* The stream at argv[1] and its group argv[2]; -1 replied (WRONGTYPE, or
+ * Redis's NOGROUP when either is missing). */
+static int lookup_group(rk_ctx *c, int flags, stream **s, s_group **g)
+{
+    if (lookup_stream(c, c->argv[1], flags, s) < 0)
+        return -1;
+    *g = *s ? stream_group_find(*s, c->argv[2].ptr, c->argv[2].len) : NULL;
+    if (!*g) {
+        ctx_errorf(c, "NOGROUP No such key '%.*s' or consumer group '%.*s'", (int)c->argv[1].len, c->argv[1].ptr,
+                   (int)c->argv[2].len, c->argv[2].ptr);
+        return -1;
+    }
+    return 0;
+}
+
 static void cmd_xack(rk_ctx *c)
 {
     stream *s;
@@ -1236,14 +1251,9 @@ static void cmd_xpending(rk_ctx *c)
         }
     }
     stream *s;
-    if (lookup_stream(c, c->argv[1], LOOKUP_NONE, &s) < 0)
+    s_group *g;
+    if (lookup_group(c, LOOKUP_NONE, &s, &g) < 0)
         return;
-    s_group *g = s ? stream_group_find(s, c->argv[2].ptr, c->argv[2].len) : NULL;
-    if (!g) {
-        ctx_errorf(c, "NOGROUP No such key '%.*s' or consumer group '%.*s'", (int)c->argv[1].len, c->argv[1].ptr,
-                   (int)c->argv[2].len, c->argv[2].ptr);
-        return;
-    }
     if (justinfo) {
         reply_array(&c->r, 4);
         reply_int(&c->r, (int64_t)g->npel);
@@ -1308,14 +1318,9 @@ static int arg_ll_msg(rk_ctx *c, int i, long long *out, const char *msg)
 static void cmd_xclaim(rk_ctx *c)
 {
     stream *s;
-    if (lookup_stream(c, c->argv[1], LOOKUP_WRITE, &s) < 0)
+    s_group *g;
+    if (lookup_group(c, LOOKUP_WRITE, &s, &g) < 0)
         return;
-    s_group *g = s ? stream_group_find(s, c->argv[2].ptr, c->argv[2].len) : NULL;
-    if (!g) {
-        ctx_errorf(c, "NOGROUP No such key '%.*s' or consumer group '%.*s'", (int)c->argv[1].len, c->argv[1].ptr,
-                   (int)c->argv[2].len, c->argv[2].ptr);
-        return;
-    }
     long long minidle, retrycount = -1, deliverytime = -1;
     int force = 0, justid = 0;
     if (arg_ll_msg(c, 4, &minidle, "ERR Invalid min-idle-time argument for XCLAIM") < 0)
@@ -1470,14 +1475,9 @@ static void cmd_xautoclaim(rk_ctx *c)
         }
     }
     stream *s;
-    if (lookup_stream(c, c->argv[1], LOOKUP_WRITE, &s) < 0)
+    s_group *g;
+    if (lookup_group(c, LOOKUP_WRITE, &s, &g) < 0)
         return;
-    s_group *g = s ? stream_group_find(s, c->argv[2].ptr, c->argv[2].len) : NULL;
-    if (!g) {
-        ctx_errorf(c, "NOGROUP No such key '%.*s' or consumer group '%.*s'", (int)c->argv[1].len, c->argv[1].ptr,
-                   (int)c->argv[2].len, c->argv[2].ptr);
-        return;
-    }
     ctx_propagate_none(c);
     sid *deleted = malloc(sizeof(sid) * (size_t)count);
     if (!deleted) {
