@@ -381,9 +381,12 @@ TEST_F(RdbFileTest, OldVersionsAndOptionalOpcodes)
     r = load(with_crc(LIT("REDIS0009\xf7\x00\xff")));
     EXPECT_EQ(r.rc, -1);
     EXPECT_NE(r.err.find("module"), std::string::npos);
-    r = load(with_crc(LIT("REDIS0010\x0f\x01k\x00\xff"))); // a stream
+    r = load(with_crc(LIT("REDIS0010\x0f\x01k\x00\xff"))); // a stream cut short
     EXPECT_EQ(r.rc, -1);
-    EXPECT_NE(r.err.find("unsupported value type 15"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("type 15 at offset 9"), std::string::npos) << r.err;
+    r = load(with_crc(LIT("REDIS0010\x07\x01k\x00\xff"))); // a module value
+    EXPECT_EQ(r.rc, -1);
+    EXPECT_NE(r.err.find("unsupported value type 7"), std::string::npos) << r.err;
     EXPECT_EQ(load(LIT("REDIS0013\xff")).err, "can't handle RDB format version 13");
     EXPECT_EQ(load(LIT("REDIS0000\xff")).rc, -1);
     r = load(LIT("RUBIS0010\xff"));

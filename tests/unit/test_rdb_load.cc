@@ -188,7 +188,7 @@ TEST_F(RdbLoadTest, SkipRefusesImpossibleLengthsAndUnknownTypes)
         {RDB_TYPE_STRING, LIT("\xc3\x05\x00xxxxx"), "bad compressed string lengths"},
         {RDB_TYPE_SET, LIT("\x80\x10\x00\x00\x00\x01a"), "count 268435456 exceeds the input"},
         {RDB_TYPE_ZSET_2, LIT("\x01\x01m\x00\x00"), "truncated score"},
-        {RDB_TYPE_STREAM_LISTPACKS, LIT("\x00"), "unsupported value type 15"},
+        {RDB_TYPE_STREAM_LISTPACKS, LIT("\x00"), "truncated"},
         {RDB_TYPE_MODULE_2, LIT("\x00"), "unsupported value type 7"},
         {99, LIT("\x00"), "unsupported value type 99"},
     };
