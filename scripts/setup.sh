@@ -9,7 +9,7 @@ PACKAGES=(
   liburing-dev libmimalloc-dev libroaring-dev liblzf-dev
   liblua5.1-0-dev lua-cjson-dev lua-bitop-dev
   libgtest-dev libbenchmark-dev
-  python3-pytest python3-pytest-xdist python3-redis
+  python3-pytest python3-redis
   redis-tools redis-server
   clang libclang-rt-14-dev
 )
