@@ -179,10 +179,14 @@ if ! run_bounded 600 ./scripts/setup.sh; then
 fi
 
 # --- main build, then the other builds in the background ------------------
+# Line tables only (-g1): enough for the crash reports' stack traces, and
+# much less to compile; the sanitizer and fuzz builds at -O1, as ASan advises.
+LIGHT_DEBUG=(-DCMAKE_C_FLAGS_RELWITHDEBINFO="-O2 -g1" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1")
+LIGHT_SAN=(-DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g1" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1")
 note "build (RelWithDebInfo, $B/)"
 MAIN_BUILT=0
 build "$B" ringkv-server ringkv-unit ringkv-check-rdb ringkv-check-aof rk-no-uring -- \
-  -DCMAKE_BUILD_TYPE=RelWithDebInfo && MAIN_BUILT=1
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo "${LIGHT_DEBUG[@]}" && MAIN_BUILT=1
 
 # The sanitizer and fuzz builds run at the lowest CPU priority while the
 # main build's tests run: those mostly wait on sockets and timers, and the
@@ -197,10 +201,10 @@ command -v clang >/dev/null 2>&1 && command -v clang++ >/dev/null 2>&1 && HAVE_C
   BUILD_LIMIT_S=800                        # starved while the tests run
   # Only what the sanitizer stage runs (no micro-benchmarks under the sanitizers).
   build "$BA" ringkv-server ringkv-unit ringkv-check-rdb ringkv-check-aof rk-no-uring -- \
-    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRK_SANITIZE=ON >"$LOGDIR/bg-asan.out" 2>&1
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo "${LIGHT_SAN[@]}" -DRK_SANITIZE=ON >"$LOGDIR/bg-asan.out" 2>&1
   echo $? >"$LOGDIR/bg-asan.rc"
   if [ "$HAVE_CLANG" -eq 1 ]; then
-    build "$BF" "${FUZZ_NAMES[@]}" -- -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRK_FUZZ=ON \
+    build "$BF" "${FUZZ_NAMES[@]}" -- -DCMAKE_BUILD_TYPE=RelWithDebInfo "${LIGHT_SAN[@]}" -DRK_FUZZ=ON \
       -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ >"$LOGDIR/bg-fuzz.out" 2>&1
     echo $? >"$LOGDIR/bg-fuzz.rc"
   fi
