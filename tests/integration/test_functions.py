@@ -4,12 +4,13 @@ carry libraries both ways; libraries survive restarts (RDB, AOF with and
 without the RDB preamble) and reach replicas. One ringkv and one redis-server
 serve the whole module."""
 
-import time
+import re
+import shutil
 
 import pytest
 import redis
 
-from conftest import RealRedis, keys_on_shard, wait_until
+from conftest import RealRedis, wait_until
 
 LIB_A = "#!lua name=liba\n" \
         "redis.register_function('fa', function(keys, args) return {keys, args} end)\n" \
@@ -142,7 +143,11 @@ def test_dump_restore_both_ways(r, real):
         for args in [(payload,), (payload, "APPEND"), (payload, "REPLACE"), (payload, "FLUSH"),
                      (payload[:-1] + bytes([payload[-1] ^ 1]),), (b"\xf5" + payload,),
                      (payload[:3] + payload[-10:],)]:
-            both(r, rc, "FUNCTION", "RESTORE", *args)
+            # With several clashing libraries Redis names the first in its
+            # dict's (unspecified) order: compare the text without the name.
+            ours, theirs = (outcome(c, "FUNCTION", "RESTORE", *args) for c in (r, rc))
+            assert ours[0] == theirs[0] and re.sub(r"Library \w+ ", "Library X ", str(ours[1])) == \
+                re.sub(r"Library \w+ ", "Library X ", str(theirs[1])), args
         assert listing(r) == listing(rc)
         other = "#!lua name=libo\nredis.register_function('fa', function() return 0 end)"
         for c in (r, rc):
@@ -186,7 +191,6 @@ def test_rdb_files_carry_libraries_both_ways(start_server, tmp_path, real):
     # ringkv's file in redis-server, and what redis-server saves back in ringkv.
     theirs = RealRedis(tmp_path / "redis-load")
     try:
-        import shutil
         shutil.copyfile(ours.dir / "dump.rdb", tmp_path / "redis-load" / "dump.rdb")
         theirs.stop()
         theirs = RealRedis(tmp_path / "redis-load")
